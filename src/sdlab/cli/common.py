@@ -1,0 +1,75 @@
+"""Shared pieces of the CLI: error handling, option types, output writing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+
+from sdlab.errors import SdlabError
+
+USAGE_EXIT = 2
+
+
+def quiet_libraries() -> None:
+    """Keep transformers/diffusers chatter (progress bars, torchvision notices) off the terminal."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="diffusers")
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn sdlab's errors into one line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except SdlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(USAGE_EXIT) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+# Option types shared by generate, img2img and inpaint.
+Negative = Annotated[Optional[str], typer.Option("--negative", "-n", help="Negative prompt.")]
+Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub id, diffusers folder or .safetensors file (default: embedded sdlab-shapes).")]
+Config = Annotated[Optional[str], typer.Option("--config", help="Diffusers folder or hub id with the architecture of a single-file checkpoint.")]
+Sampler = Annotated[Optional[str], typer.Option("--sampler", "-s", help="Sampler name as in A1111, e.g. 'Euler a', 'DPM++ 2M Karras' (see `sdlab samplers`).")]
+Schedule = Annotated[Optional[str], typer.Option("--schedule", help="Schedule type: karras, exponential, beta, sgm uniform.")]
+Steps = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps (default: the model's, 20 for most).")]
+Cfg = Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance scale; 1 skips the unconditional pass.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed; -1 picks one and records it. Image i of a batch uses seed + i.")]
+Width = Annotated[Optional[int], typer.Option("--width", "-W", help="Width in pixels, a multiple of 8.")]
+Height = Annotated[Optional[int], typer.Option("--height", "-H", help="Height in pixels, a multiple of 8.")]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Images generated together.")]
+BatchCount = Annotated[Optional[int], typer.Option("--batch-count", help="Batches run one after another.")]
+Output = Annotated[Path, typer.Option("--output", "-o", help="Folder (numbered NNNNN-SEED.png names) or a .png file name.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print what was written, with its parameters, as JSON.")]
+FromImage = Annotated[Optional[Path], typer.Option("--from", help="Re-run the parameters stored in this image's metadata.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+Dtype = Annotated[str, typer.Option("--dtype", help="auto (fp16 on GPU, fp32 on CPU), fp32, fp16 or bf16.")]
+AttentionSlicing = Annotated[bool, typer.Option("--attention-slicing", help="Compute attention in slices (less memory).")]
+VaeSlicing = Annotated[bool, typer.Option("--vae-slicing", help="Decode a batch one image at a time.")]
+VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="Decode in tiles (large images, less memory).")]
+CpuOffload = Annotated[bool, typer.Option("--cpu-offload", help="Keep idle model parts in CPU memory (CUDA only).")]
+SafetyChecker = Annotated[bool, typer.Option("--safety-checker", help="Run the model's safety checker and report its verdict.")]
+AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle (.ckpt/.pt) checkpoints, read with weights_only=True.")]
+Image = Annotated[Path, typer.Option("--image", "-i", help="Input image (PNG, JPEG or WEBP).")]
+Strength = Annotated[Optional[float], typer.Option("--strength", help="0 keeps the input unchanged, 1 ignores it.")]

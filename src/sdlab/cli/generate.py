@@ -1,0 +1,187 @@
+"""`sdlab generate`, `sdlab img2img`, `sdlab inpaint`: options in, request to the engine, files out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from sdlab.cli import common as c
+from sdlab.engine.images import read_parameters, save_numbered, save_png
+from sdlab.engine.metadata import parse_infotext
+from sdlab.errors import UsageError
+
+#: Infotext keys and the request fields they set when re-running with --from.
+FROM_KEYS = {"Steps": ("steps", int), "CFG scale": ("cfg", float), "Seed": ("seed", int),
+             "Sampler": ("sampler", str), "Denoising strength": ("strength", float), "Mask blur": ("mask_blur", int)}
+
+
+def request_from_image(path: Path) -> dict[str, Any]:
+    """Request fields recorded in an image's A1111 infotext."""
+    text = read_parameters(path)
+    if not text:
+        raise UsageError("from", f"{path} carries no generation parameters (no A1111 'parameters' text)")
+    info = parse_infotext(text)
+    fields: dict[str, Any] = {"prompt": info["Prompt"], "negative_prompt": info["Negative prompt"]}
+    for key, (name, cast) in FROM_KEYS.items():
+        if key in info:
+            try:
+                fields[name] = cast(info[key])
+            except ValueError:
+                raise UsageError("from", f"{path}: {key} {info[key]!r} is not a number") from None
+    if info.get("Schedule type") and info["Schedule type"].lower() != "automatic":
+        fields["schedule"] = info["Schedule type"]
+    if "Size-1" in info:
+        fields["width"], fields["height"] = info["Size-1"], info["Size-2"]
+    if info.get("Model") == "sdlab-shapes":
+        fields["model"] = None
+    return fields
+
+
+def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path, overwrite: bool, as_json: bool,
+        from_image: Optional[Path]) -> None:
+    """Merge --from values with explicit options, generate with a progress bar, save and report."""
+    from sdlab.api import default_engine
+    from sdlab.requests import build_request
+
+    fields = request_from_image(from_image) if from_image else {}
+    if prompt is not None:
+        fields["prompt"] = prompt
+    fields.update({k: v for k, v in options.items() if v is not None})
+    request = build_request(task=task, **fields)
+    with _progress() as progress:
+        result = default_engine().generate(request, progress=progress)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    written = []
+    many = len(result.images) > 1
+    for index, item in enumerate(result.images):
+        if output.suffix.lower() == ".png":
+            path = output.with_name(f"{output.stem}-{index}{output.suffix}") if many else output
+            save_png(item.image, path, item.infotext, overwrite=overwrite)
+        else:
+            path = save_numbered(item.image, output, item.seed, item.infotext)
+        written.append({"path": str(path), "seed": item.seed, "nsfw": item.nsfw, "parameters": item.parameters,
+                        "infotext": item.infotext})
+        if item.nsfw:
+            typer.echo(f"warning: the safety checker flagged {path}", err=True)
+    if as_json:
+        c.print_json({"images": written, "warnings": result.warnings, "seconds": round(result.seconds, 3)})
+    else:
+        for entry in written:
+            typer.echo(entry["path"])
+
+
+class _progress:
+    """A rich progress bar over denoising steps, on stderr."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("denoising"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.bar.__enter__()
+        self.task = None
+        return self
+
+    def __call__(self, step: int, total: int) -> None:
+        if self.task is None or step == 1:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task = self.bar.add_task("denoising", total=total)
+        self.bar.update(self.task, completed=step)
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+
+def _options(**kw: Any) -> dict[str, Any]:
+    """CLI names -> request fields."""
+    renames = {"negative": "negative_prompt", "only_masked": "inpaint_only_masked", "padding": "inpaint_padding"}
+    flags = ("attention_slicing", "vae_slicing", "vae_tiling", "cpu_offload", "safety_checker", "allow_pickle")
+    out = {renames.get(k, k): v for k, v in kw.items()}
+    for flag in flags:
+        if out.get(flag) is False:
+            out[flag] = None  # unset flags leave the request default
+    for key in ("device", "dtype"):
+        if out.get(key) == "auto":
+            out[key] = None
+    return out
+
+
+def generate(
+    prompt: Annotated[Optional[str], typer.Argument(help="What to draw (A1111 syntax: (word:1.3), [word], BREAK).")] = None,
+    negative: c.Negative = None, model: c.Model = None, config: c.Config = None, sampler: c.Sampler = None,
+    schedule: c.Schedule = None, steps: c.Steps = None, cfg: c.Cfg = None, seed: c.Seed = None,
+    width: c.Width = None, height: c.Height = None, batch_size: c.BatchSize = None, batch_count: c.BatchCount = None,
+    output: c.Output = Path("outputs"), overwrite: c.Overwrite = False, as_json: c.AsJson = False,
+    from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
+    attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
+    cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
+) -> None:
+    """Text-to-image.
+
+    Examples:\n
+      sdlab generate "a red circle on a white background" --seed 1\n
+      sdlab generate "a (blue:1.2) square" --cfg 5 --sampler "Euler a" -b 4 -o out/\n
+      sdlab generate --from out/00000-1.png          # re-run an image's parameters\n
+      sdlab generate "a castle" --model runwayml/stable-diffusion-v1-5 --steps 25
+    """
+    with c.user_errors():
+        if prompt is None and from_image is None:
+            raise UsageError("prompt", "give a prompt, or --from IMAGE to re-run an image's parameters")
+        options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
+        run("txt2img", prompt, options, output, overwrite, as_json, from_image)
+
+
+def img2img(
+    prompt: Annotated[Optional[str], typer.Argument(help="What the result should show.")] = None,
+    image: c.Image = ..., strength: c.Strength = None,
+    negative: c.Negative = None, model: c.Model = None, config: c.Config = None, sampler: c.Sampler = None,
+    schedule: c.Schedule = None, steps: c.Steps = None, cfg: c.Cfg = None, seed: c.Seed = None,
+    width: c.Width = None, height: c.Height = None, batch_size: c.BatchSize = None, batch_count: c.BatchCount = None,
+    output: c.Output = Path("outputs"), overwrite: c.Overwrite = False, as_json: c.AsJson = False,
+    from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
+    attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
+    cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
+) -> None:
+    """Image-to-image: noise the input by --strength, then denoise towards the prompt.
+
+    Examples:\n
+      sdlab img2img "a blue square on a black background" --image in.png --strength 0.6\n
+      sdlab img2img "oil painting" -i photo.jpg --strength 0.5 --model ./sd15 --seed 42
+    """
+    with c.user_errors():
+        options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
+        options["image"] = str(image)
+        run("img2img", prompt, options, output, overwrite, as_json, from_image)
+
+
+def inpaint(
+    prompt: Annotated[Optional[str], typer.Argument(help="What to paint in the masked area.")] = None,
+    image: c.Image = ...,
+    mask: Annotated[Path, typer.Option("--mask", help="Mask image: white = regenerate, black = keep (RGBA: opaque = regenerate).")] = ...,
+    strength: c.Strength = None,
+    mask_blur: Annotated[Optional[int], typer.Option("--mask-blur", help="Blur radius of the mask edge in pixels (default 4).")] = None,
+    only_masked: Annotated[bool, typer.Option("--only-masked", help="Inpaint a crop around the mask at full resolution, then paste back.")] = False,
+    padding: Annotated[Optional[int], typer.Option("--padding", help="Pixels of context around the mask with --only-masked (default 32).")] = None,
+    negative: c.Negative = None, model: c.Model = None, config: c.Config = None, sampler: c.Sampler = None,
+    schedule: c.Schedule = None, steps: c.Steps = None, cfg: c.Cfg = None, seed: c.Seed = None,
+    width: c.Width = None, height: c.Height = None, batch_size: c.BatchSize = None, batch_count: c.BatchCount = None,
+    output: c.Output = Path("outputs"), overwrite: c.Overwrite = False, as_json: c.AsJson = False,
+    from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
+    attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
+    cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
+) -> None:
+    """Inpainting: regenerate the masked area, keep every other pixel.
+
+    Examples:\n
+      sdlab inpaint "a green triangle" --image scene.png --mask mask.png\n
+      sdlab inpaint "a hat" -i portrait.png --mask hat.png --only-masked --padding 48 --model ./sd15-inpainting
+    """
+    with c.user_errors():
+        options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
+        options["image"], options["mask"] = str(image), str(mask)
+        run("inpaint", prompt, options, output, overwrite, as_json, from_image)

@@ -1,0 +1,28 @@
+"""The `sdlab` command: a thin typed layer over the library."""
+
+from __future__ import annotations
+
+import typer
+
+from sdlab.cli import generate, inspect
+from sdlab.cli.common import quiet_libraries
+
+app = typer.Typer(
+    name="sdlab", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    help="Stable Diffusion, reproducible and measurable: generate, img2img, inpaint, and more.",
+)
+app.command()(generate.generate)
+app.command()(generate.img2img)
+app.command()(generate.inpaint)
+app.command()(inspect.samplers)
+app.command()(inspect.models)
+app.command()(inspect.info)
+
+
+def main() -> None:
+    quiet_libraries()
+    app()
+
+
+if __name__ == "__main__":
+    main()

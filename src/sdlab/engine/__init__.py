@@ -1,0 +1,1 @@
+"""The engine: model loading, samplers, prompts, metadata, and running diffusers pipelines."""

@@ -1,0 +1,118 @@
+"""The sampler registry: A1111 / ComfyUI names mapped to diffusers scheduler classes and options.
+
+A sampler is swapped by building a new scheduler from the model's own scheduler
+config (`from_config`), so the weights are never reloaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import diffusers
+
+from sdlab.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """An A1111 sampler name, the diffusers class behind it, and the options it sets."""
+
+    name: str
+    scheduler: str
+    options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    aliases: tuple[str, ...] = ()
+
+
+def _s(name: str, scheduler: str, aliases: tuple[str, ...] = (), **options) -> Sampler:
+    return Sampler(name, scheduler, MappingProxyType(options), aliases)
+
+
+SAMPLERS: tuple[Sampler, ...] = (
+    _s("Euler", "EulerDiscreteScheduler", ("euler", "k_euler")),
+    _s("Euler a", "EulerAncestralDiscreteScheduler", ("euler_a", "euler_ancestral", "k_euler_a", "euler ancestral")),
+    _s("Heun", "HeunDiscreteScheduler", ("heun", "k_heun")),
+    _s("LMS", "LMSDiscreteScheduler", ("lms", "k_lms")),
+    _s("DPM2", "KDPM2DiscreteScheduler", ("dpm_2", "k_dpm_2")),
+    _s("DPM2 a", "KDPM2AncestralDiscreteScheduler", ("dpm_2_ancestral", "k_dpm_2_a", "dpm2_a")),
+    _s("DPM++ 2M", "DPMSolverMultistepScheduler", ("dpmpp_2m", "k_dpmpp_2m", "dpm++2m", "dpm-solver++"),
+       algorithm_type="dpmsolver++", solver_order=2),
+    _s("DPM++ SDE", "DPMSolverSDEScheduler", ("dpmpp_sde", "k_dpmpp_sde")),
+    _s("DPM++ 2M SDE", "DPMSolverMultistepScheduler", ("dpmpp_2m_sde", "k_dpmpp_2m_sde"),
+       algorithm_type="sde-dpmsolver++", solver_order=2),
+    _s("DPM++ 2S", "DPMSolverSinglestepScheduler", ("dpmpp_2s", "dpm++ singlestep"), solver_order=2),
+    _s("DDIM", "DDIMScheduler", ("ddim",)),
+    _s("PLMS", "PNDMScheduler", ("plms", "pndm"), skip_prk_steps=True),
+    _s("UniPC", "UniPCMultistepScheduler", ("uni_pc", "unipc")),
+    _s("LCM", "LCMScheduler", ("lcm",)),
+    _s("DDPM", "DDPMScheduler", ("ddpm",)),
+)
+
+#: Schedule types (A1111's "Schedule type", ComfyUI's "scheduler") and the scheduler option each sets.
+SCHEDULES: MappingProxyType[str, MappingProxyType] = MappingProxyType({
+    "karras": MappingProxyType({"use_karras_sigmas": True}),
+    "exponential": MappingProxyType({"use_exponential_sigmas": True}),
+    "beta": MappingProxyType({"use_beta_sigmas": True}),
+    "sgm uniform": MappingProxyType({"timestep_spacing": "trailing"}),
+    "uniform": MappingProxyType({"timestep_spacing": "linspace"}),
+    "automatic": MappingProxyType({}),
+})
+_SCHEDULE_ALIASES = MappingProxyType({"sgm_uniform": "sgm uniform", "normal": "automatic", "default": "automatic", "simple": "sgm uniform"})
+
+
+def _key(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").split())
+
+
+def resolve(name: str, schedule: str | None = None) -> tuple[Sampler, str | None]:
+    """Find a sampler by name (case-insensitive, aliases, A1111's "X Karras" suffix) and its schedule."""
+    key = _key(name)
+    for suffix in SCHEDULES:
+        if key.endswith(" " + suffix) and schedule is None:
+            key, schedule = key[: -len(suffix) - 1], suffix
+    for sampler in SAMPLERS:
+        if key in {_key(sampler.name), *(_key(a) for a in sampler.aliases)}:
+            return sampler, resolve_schedule(schedule)
+    raise UsageError("sampler", f"unknown sampler {name!r}; valid: {', '.join(s.name for s in SAMPLERS)} "
+                     f"(add a schedule type: {', '.join(SCHEDULES)}, e.g. 'DPM++ 2M Karras')")
+
+
+def resolve_schedule(schedule: str | None) -> str | None:
+    if schedule is None:
+        return None
+    key = _key(schedule)
+    key = _SCHEDULE_ALIASES.get(key.replace(" ", "_"), _SCHEDULE_ALIASES.get(key, key))
+    if key not in SCHEDULES:
+        raise UsageError("schedule", f"unknown schedule type {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    return None if key == "automatic" else key
+
+
+def display_name(sampler: Sampler, schedule: str | None) -> str:
+    """The name A1111 writes in infotext, e.g. 'DPM++ 2M Karras'."""
+    return sampler.name if schedule is None else f"{sampler.name} {schedule.title() if schedule != 'sgm uniform' else 'SGM Uniform'}"
+
+
+def make_scheduler(base_config, sampler: Sampler, schedule: str | None):
+    """A new scheduler of `sampler`'s class from a model's scheduler config, with the sampler's and schedule's options."""
+    cls = getattr(diffusers, sampler.scheduler)
+    accepted = inspect.signature(cls.__init__).parameters
+    options = dict(sampler.options)
+    if schedule is not None:
+        extra = dict(SCHEDULES[schedule])
+        missing = [k for k in extra if k not in accepted]
+        if missing:
+            raise UsageError("schedule", f"{sampler.name} does not support the {schedule} schedule")
+        options.update(extra)
+    if sampler.scheduler == "DPMSolverSDEScheduler":
+        try:
+            import torchsde  # noqa: F401
+        except ImportError:
+            raise UsageError("sampler", "DPM++ SDE needs the torchsde package: pip install torchsde") from None
+    config = {k: v for k, v in dict(base_config).items() if k in accepted}
+    # Options the model's previous sampler set must not leak into this one.
+    for stale in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "algorithm_type", "solver_order", "skip_prk_steps"):
+        config.pop(stale, None)
+    if "timestep_spacing" in options or config.get("timestep_spacing") not in ("leading", "trailing", "linspace"):
+        config.pop("timestep_spacing", None)
+    return cls.from_config(config, **options)

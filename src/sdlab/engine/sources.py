@@ -1,0 +1,102 @@
+"""Where a model comes from (embedded, diffusers folder, single file, hub id) and which family it is."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+
+from sdlab.engine.formats import FileFormat, detect_format, safetensors_header
+from sdlab.errors import ModelLoadError
+
+EMBEDDED_NAME = "sdlab-shapes"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class SourceKind(str, Enum):
+    embedded = "embedded"
+    folder = "folder"
+    file = "file"
+    hub = "hub"
+
+
+class Family(str, Enum):
+    sd1 = "sd1"
+    sd2 = "sd2"
+    sdxl = "sdxl"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: SourceKind
+    location: str
+    name: str
+
+
+def embedded_path() -> Path:
+    """The folder of the embedded sdlab-shapes model inside the installed package."""
+    return Path(str(resources.files("sdlab") / "models" / EMBEDDED_NAME))
+
+
+def models_dir() -> Path:
+    """The folder `sdlab models` lists and bare model names are looked up in ($SDLAB_MODELS)."""
+    return Path(os.environ.get("SDLAB_MODELS", Path.home() / ".cache" / "sdlab" / "models")).expanduser()
+
+
+def resolve_source(model: str | None) -> ModelSource:
+    """Turn the user's --model value into a source, checking that it exists."""
+    if model is None or model.strip().lower() in ("", EMBEDDED_NAME, "embedded", "default"):
+        path = embedded_path()
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(f"the embedded model {EMBEDDED_NAME} is not installed at {path}; reinstall sdlab "
+                                 "or pass --model PATH")
+        return ModelSource(SourceKind.embedded, str(path), EMBEDDED_NAME)
+    path = Path(model).expanduser()
+    if not path.exists() and not path.is_absolute() and (models_dir() / model).exists():
+        path = models_dir() / model
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(f"{path} is a folder but not a diffusers model (no model_index.json); "
+                                 "pass a diffusers folder, a .safetensors file or a hub id")
+        return ModelSource(SourceKind.folder, str(path.resolve()), path.name)
+    if path.is_file():
+        return ModelSource(SourceKind.file, str(path.resolve()), path.stem)
+    if _HUB_ID.match(model) and not model.startswith((".", "~")):
+        return ModelSource(SourceKind.hub, model, model.split("/")[-1])
+    raise ModelLoadError(f"model {model!r} not found: no such file or folder (looked in . and {models_dir()}), "
+                         "and it is not a hub id of the form org/name")
+
+
+def folder_family(path: Path) -> tuple[Family, bool]:
+    """(family, is_inpainting) of a diffusers folder, from model_index.json and the UNet config."""
+    index = json.loads((path / "model_index.json").read_text())
+    unet_config = path / "unet" / "config.json"
+    unet = json.loads(unet_config.read_text()) if unet_config.is_file() else {}
+    inpainting = unet.get("in_channels", 4) == 9
+    if "XL" in index.get("_class_name", "") or "text_encoder_2" in index:
+        return Family.sdxl, inpainting
+    if unet.get("cross_attention_dim") == 1024:
+        return Family.sd2, inpainting
+    return Family.sd1, inpainting
+
+
+def file_family(path: Path) -> tuple[Family, bool]:
+    """(family, is_inpainting) of a single-file checkpoint, from its tensor names and shapes."""
+    if detect_format(path) is not FileFormat.safetensors:
+        return Family.sd1, False
+    header = safetensors_header(path)
+    keys = header.keys()
+    conv_in = header.get("model.diffusion_model.input_blocks.0.0.weight", {}).get("shape", [0, 4])
+    inpainting = conv_in[1] == 9
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return Family.sdxl, inpainting
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return Family.sd2, inpainting
+    if any(k.startswith("cond_stage_model.transformer.") for k in keys) or any(k.startswith("model.diffusion_model.") for k in keys):
+        return Family.sd1, inpainting
+    raise ModelLoadError(f"{path} is a safetensors file but not a Stable Diffusion checkpoint "
+                         "(no model.diffusion_model.* tensors); is it a LoRA? use --lora for those")

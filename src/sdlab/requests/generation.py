@@ -1,0 +1,165 @@
+"""The one typed, validated generation request every front end builds.
+
+Fields left as None mean "the model's default" and are resolved by the engine
+(`Resolved`), so the metadata of a result always records the actual values.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sdlab.errors import UsageError
+
+
+class Task(str, Enum):
+    txt2img = "txt2img"
+    img2img = "img2img"
+    inpaint = "inpaint"
+
+
+class GenerationRequest(BaseModel):
+    """A request for images: text-to-image, image-to-image or inpainting."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", validate_assignment=True)
+
+    task: Task = Task.txt2img
+    prompt: str = ""
+    negative_prompt: str = ""
+    model: str | None = Field(None, description="hub id, diffusers folder, .safetensors file; None = embedded sdlab-shapes")
+    sampler: str | None = Field(None, description="A1111 sampler name, e.g. 'DPM++ 2M Karras'; None = model default")
+    schedule: str | None = Field(None, description="schedule type: karras, exponential, beta, sgm uniform, ...")
+    steps: int | None = None
+    cfg: float | None = Field(None, description="classifier-free guidance scale; 1 skips the unconditional pass")
+    seed: int = Field(-1, description="-1 picks a random seed and records it")
+    width: int | None = None
+    height: int | None = None
+    batch_size: int = 1
+    batch_count: int = 1
+    # image-to-image and inpainting
+    image: Any = Field(None, description="path or PIL image")
+    strength: float | None = None
+    mask: Any = Field(None, description="path or PIL image; white (or opaque alpha) = regenerate")
+    mask_blur: int = 4
+    inpaint_only_masked: bool = False
+    inpaint_padding: int = 32
+    # loading, device, memory
+    config: str | None = Field(None, description="diffusers folder or hub id giving the architecture of a single-file model")
+    allow_pickle: bool = False
+    device: str = "auto"
+    dtype: str = "auto"
+    attention_slicing: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+    safety_checker: bool = False
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= 1000:
+            raise ValueError(f"must be between 1 and 1000, got {v}")
+        return v
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, v: int | None) -> int | None:
+        if v is not None and (v < 8 or v % 8 or v > 8192):
+            raise ValueError(f"must be a multiple of 8 between 8 and 8192, got {v}")
+        return v
+
+    @field_validator("strength")
+    @classmethod
+    def _strength(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise ValueError(f"must be between 0 and 1 (0 = keep the input, 1 = ignore it), got {v}")
+        return v
+
+    @field_validator("cfg")
+    @classmethod
+    def _cfg(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 100.0:
+            raise ValueError(f"must be between 0 and 100, got {v}")
+        return v
+
+    @field_validator("batch_size", "batch_count")
+    @classmethod
+    def _batch(cls, v: int) -> int:
+        if not 1 <= v <= 256:
+            raise ValueError(f"must be between 1 and 256, got {v}")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if not -1 <= v < 2**32:
+            raise ValueError(f"must be -1 (random) or between 0 and 4294967295, got {v}")
+        return v
+
+    @field_validator("mask_blur", "inpaint_padding")
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if not 0 <= v <= 256:
+            raise ValueError(f"must be between 0 and 256, got {v}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "mps") and not v.startswith("cuda"):
+            raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N, got {v!r}")
+        return v
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, v: str) -> str:
+        if v not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"must be auto, fp32, fp16 or bf16, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _task_inputs(self) -> "GenerationRequest":
+        if self.task in (Task.img2img, Task.inpaint) and self.image is None:
+            raise ValueError(f"image: {self.task.value} needs an input image (--image)")
+        if self.task is Task.inpaint and self.mask is None:
+            raise ValueError("mask: inpainting needs a mask (--mask); white = regenerate, black = keep")
+        if self.task is Task.txt2img and (self.image is not None or self.mask is not None):
+            raise ValueError("image: text-to-image takes no input image; use img2img or inpaint")
+        return self
+
+
+def build_request(**fields: Any) -> GenerationRequest:
+    """Validate `fields` into a request, turning pydantic's report into one UsageError line."""
+    try:
+        return GenerationRequest(**fields)
+    except ValidationError as exc:
+        raise usage_error_from(exc) from None
+
+
+def usage_error_from(exc: ValidationError) -> UsageError:
+    """The first problem of a pydantic ValidationError as a UsageError naming the argument."""
+    error = exc.errors()[0]
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    location = [str(part) for part in error.get("loc", ())]
+    if location:
+        argument = location[0].replace("_", "-")
+    elif ": " in message:
+        argument, message = message.split(": ", 1)
+    else:
+        argument = "request"
+    if error.get("type") == "extra_forbidden":
+        message = f"unknown option; valid options: {', '.join(sorted(GenerationRequest.model_fields))}"
+    return UsageError(argument, message)
+
+
+def image_label(value: Any) -> str:
+    """How an image argument is named in messages and metadata."""
+    if isinstance(value, (str, Path)):
+        return str(value)
+    if isinstance(value, Image.Image):
+        return f"<image {value.width}x{value.height}>"
+    return type(value).__name__

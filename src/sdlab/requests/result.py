@@ -1,0 +1,60 @@
+"""What a generation returns: images with the parameters that made them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request with every model default filled in: exactly what ran."""
+
+    task: str
+    prompt: str
+    negative_prompt: str
+    model_name: str
+    model_hash: str
+    sampler: str
+    schedule: str | None
+    steps: int
+    cfg: float
+    seed: int
+    width: int
+    height: int
+    batch_size: int
+    batch_count: int
+    strength: float | None
+    mask_blur: int | None
+    inpaint_only_masked: bool
+    inpaint_padding: int | None
+
+
+@dataclass
+class GeneratedImage:
+    """One image, its seed, its A1111 infotext and (if asked) the safety checker's verdict."""
+
+    image: Image.Image
+    seed: int
+    infotext: str
+    parameters: dict[str, Any]
+    nsfw: bool | None = None
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write a PNG with the infotext in its `parameters` chunk (atomic; no overwrite unless asked)."""
+        from sdlab.engine.images import save_png
+
+        return save_png(self.image, Path(path), self.infotext, overwrite=overwrite)
+
+
+@dataclass
+class GenerationResult:
+    """All images of a request, the resolved parameters, warnings and timings."""
+
+    images: list[GeneratedImage]
+    resolved: Resolved
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0

@@ -1,0 +1,1 @@
+"""Base training of the embedded model: VAE, tokenizer, text encoder, UNet."""

@@ -1,0 +1,72 @@
+"""Hyper-parameters of a base training run, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from sdlab.errors import UsageError
+
+
+@dataclass(frozen=True)
+class BaseTrainConfig:
+    """Everything that decides the weights of a base run (the checkpoint stores it)."""
+
+    seed: int = 0
+    # VAE (f = 2 ** (len(vae_channels) - 1))
+    vae_channels: tuple[int, ...] = (32, 64, 64)
+    vae_steps: int = 1500
+    vae_batch: int = 16
+    vae_lr: float = 1e-3
+    # text encoder (CLIP architecture)
+    text_width: int = 128
+    text_layers: int = 3
+    text_heads: int = 4
+    # UNet
+    unet_channels: tuple[int, ...] = (32, 64, 128)
+    unet_layers_per_block: int = 2
+    unet_head_dim: int = 4
+    unet_steps: int = 6000
+    unet_batch: int = 48
+    unet_lr: float = 5e-4
+    dataset_size: int = 30000
+    caption_dropout: float = 0.1
+    caption_detail: float = 0.5
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    norm_groups: int = 16
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("vae_steps", "unet_steps", "vae_batch", "unet_batch", "dataset_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise UsageError(name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}")
+        for name in ("vae_lr", "unet_lr"):
+            if not getattr(self, name) > 0:
+                raise UsageError(name.replace("_", "-"), f"must be > 0, got {getattr(self, name)}")
+        for name in ("caption_dropout", "caption_detail"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UsageError(name.replace("_", "-"), f"must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.ema_decay < 1:
+            raise UsageError("ema-decay", f"must be in [0, 1), got {self.ema_decay}")
+
+    @property
+    def latent_size(self) -> int:
+        return 64 // 2 ** (len(self.vae_channels) - 1)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BaseTrainConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields})
+
+
+#: A configuration small enough to train end to end in seconds (tests, smoke runs).
+TINY = BaseTrainConfig(
+    vae_channels=(8, 16), vae_steps=4, vae_batch=4,
+    text_width=32, text_layers=1, text_heads=2,
+    unet_channels=(16, 32), unet_layers_per_block=1, unet_head_dim=2,
+    unet_steps=6, unet_batch=4, dataset_size=32, norm_groups=8, checkpoint_every=3,
+)

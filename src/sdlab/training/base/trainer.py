@@ -1,0 +1,225 @@
+"""Train sdlab-shapes from scratch: tokenizer, VAE, then text encoder + UNet.
+
+Read top to bottom: `train_base` runs three stages, each resumable from the one
+checkpoint file (`checkpoint.safetensors` in the output folder) that holds the
+whole training state. Randomness comes from one torch.Generator (its state is in
+the checkpoint) and from per-step seeded `random.Random`s, so an interrupted run
+resumes to the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, StableDiffusionPipeline
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+from transformers import CLIPTokenizer
+
+from sdlab.errors import UsageError
+from sdlab.training.base.architecture import NOISE_SCHEDULE, build_scheduler, build_text_encoder, build_unet, build_vae
+from sdlab.training.base.config import BaseTrainConfig
+from sdlab.training.base.tokenizer import BOS, EOS, learn_merges, write_clip_tokenizer
+from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, save_state
+from sdlab.training.schedules import min_snr_weights, one_cycle_lr
+from sdlab.world.palette import ALL_SHAPES, BASE_SHAPES
+from sdlab.world.render import caption, render, sample_scene
+
+CHECKPOINT = "checkpoint.safetensors"
+LATENT_CACHE = "latents.safetensors"
+
+
+def to_tensor(images) -> torch.Tensor:
+    """PIL images -> float tensor in [-1, 1], shape (N, 3, H, W)."""
+    array = np.stack([np.asarray(im, dtype=np.float32) for im in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2) / 127.5 - 1
+
+
+def step_rng(seed: int, stage: str, step: int) -> random.Random:
+    """A Python RNG that depends only on (seed, stage, step): resumable without saved state."""
+    return random.Random(f"{seed}/{stage}/{step}")
+
+
+def make_tokenizer(cfg: BaseTrainConfig, folder: Path) -> CLIPTokenizer:
+    """Learn BPE merges on the world's captions and write a CLIP tokenizer to `folder`."""
+    rng = random.Random(cfg.seed)
+    words: Counter[str] = Counter()
+    for _ in range(5000):
+        words.update(caption(sample_scene(rng, shapes=ALL_SHAPES, exclude=frozenset()), rng).split())
+    write_clip_tokenizer(folder, learn_merges(words))
+    return CLIPTokenizer.from_pretrained(folder)
+
+
+def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = print,
+               max_steps: int | None = None) -> Path | None:
+    """Train every part of the model into `output`; return the exported diffusers folder.
+
+    With `max_steps`, stop after that many optimisation steps in this call (checkpointed; returns None):
+    calling again resumes where it stopped.
+    """
+    if max_steps is not None and max_steps < 1:
+        raise UsageError("max-steps", f"must be at least 1, got {max_steps}")
+    steps_done = 0
+    if not str(output).strip():
+        raise UsageError("output", "needs a folder to write the model into")
+    output.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    tokenizer = make_tokenizer(cfg, output / "tokenizer")
+    vocab = tokenizer.get_vocab()
+    vae = build_vae(cfg)
+    text_encoder = build_text_encoder(cfg, len(vocab), vocab[BOS], vocab[EOS])
+    unet = build_unet(cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    unet_params = list(unet.parameters()) + list(text_encoder.parameters())
+    vae_opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr)
+    unet_opt = torch.optim.AdamW(unet_params, lr=cfg.unet_lr, weight_decay=0.01)
+    ema = {"unet": {k: v.detach().clone() for k, v in unet.state_dict().items()},
+           "text_encoder": {k: v.detach().clone() for k, v in text_encoder.state_dict().items()}}
+    stage, step, scaling = "vae", 0, 1.0
+
+    ckpt = output / CHECKPOINT
+    if ckpt.exists():
+        groups, meta = load_state(ckpt)
+        if BaseTrainConfig.from_dict(meta["config"]) != cfg:
+            raise UsageError("resume", f"{ckpt} was written by a run with another configuration; "
+                             "use another output folder or the same options")
+        vae.load_state_dict(groups["vae"])
+        text_encoder.load_state_dict(groups["text_encoder"])
+        unet.load_state_dict(groups["unet"])
+        ema = {"unet": groups["ema_unet"], "text_encoder": groups["ema_text_encoder"]}
+        load_optimizer(vae_opt, groups.get("vae_opt", {}), meta["vae_opt_groups"])
+        load_optimizer(unet_opt, groups.get("unet_opt", {}), meta["unet_opt_groups"])
+        generator.set_state(groups["rng"]["generator"])
+        stage, step, scaling = meta["stage"], meta["step"], meta["scaling_factor"]
+        log(f"resuming from {ckpt}: stage {stage}, step {step}")
+
+    def save(stage: str, step: int) -> None:
+        vae_t, vae_groups = optimizer_tensors(vae_opt)
+        unet_t, unet_groups = optimizer_tensors(unet_opt)
+        save_state(ckpt, {
+            "vae": vae.state_dict(), "text_encoder": text_encoder.state_dict(), "unet": unet.state_dict(),
+            "ema_unet": ema["unet"], "ema_text_encoder": ema["text_encoder"],
+            "vae_opt": vae_t, "unet_opt": unet_t, "rng": {"generator": generator.get_state()},
+        }, {"stage": stage, "step": step, "scaling_factor": scaling, "config": cfg.to_dict(),
+            "vae_opt_groups": vae_groups, "unet_opt_groups": unet_groups})
+
+    # Stage 1: the VAE learns to compress 64x64 images into 4-channel latents.
+    if stage == "vae":
+        bar = tqdm(range(step, cfg.vae_steps), initial=step, total=cfg.vae_steps, desc="vae", file=sys.stderr, mininterval=5)
+        for step in bar:
+            rng = step_rng(cfg.seed, "vae", step)
+            images = to_tensor(render(sample_scene(rng, shapes=ALL_SHAPES)) for _ in range(cfg.vae_batch))
+            for group in vae_opt.param_groups:
+                group["lr"] = one_cycle_lr(step, cfg.vae_steps, cfg.vae_lr)
+            posterior = vae.encode(images).latent_dist
+            recon = vae.decode(posterior.sample(generator=generator)).sample
+            loss = F.mse_loss(recon, images) + 1e-6 * posterior.kl().mean()
+            vae_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            vae_opt.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            steps_done += 1
+            if step + 1 < cfg.vae_steps and ((step + 1) % cfg.checkpoint_every == 0 or steps_done == max_steps):
+                save("vae", step + 1)
+                if steps_done == max_steps:
+                    return None
+        # SD's 0.18215: rescale latents to unit variance so the noise schedule fits them.
+        with torch.no_grad():
+            rng = step_rng(cfg.seed, "scale", 0)
+            sample = to_tensor(render(sample_scene(rng)) for _ in range(256))
+            scaling = float(1.0 / vae.encode(sample).latent_dist.mean.std())
+        stage, step = "unet", 0
+        save(stage, step)
+        log(f"vae done; latent scaling factor {scaling:.5f}")
+        if max_steps is not None and steps_done >= max_steps:
+            return None
+    vae.register_to_config(scaling_factor=scaling)
+
+    # Stage 2: encode the training set once (cached on disk, rebuilt identically if missing).
+    scenes = [sample_scene(random.Random(f"{cfg.seed}/data/{i}")) for i in range(cfg.dataset_size)]
+    latents = cache_latents(output / LATENT_CACHE, vae, scenes, scaling)
+
+    # Stage 3: text encoder + UNet learn to predict the noise, with caption dropout for CFG.
+    noise_schedule = DDPMScheduler(**NOISE_SCHEDULE)
+    if stage == "unet":
+        vae.requires_grad_(False)
+        bar = tqdm(range(step, cfg.unet_steps), initial=step, total=cfg.unet_steps, desc="unet", file=sys.stderr, mininterval=5)
+        for step in bar:
+            rng = step_rng(cfg.seed, "unet", step)
+            index = torch.randint(0, len(scenes), (cfg.unet_batch,), generator=generator)
+            texts = ["" if rng.random() < cfg.caption_dropout else caption(scenes[i], rng, cfg.caption_detail) for i in index.tolist()]
+            ids = tokenizer(texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+            clean = latents[index]
+            noise = torch.randn(clean.shape, generator=generator)
+            timesteps = torch.randint(0, noise_schedule.config.num_train_timesteps, (cfg.unet_batch,), generator=generator)
+            noisy = noise_schedule.add_noise(clean, noise, timesteps)
+            for group in unet_opt.param_groups:
+                group["lr"] = one_cycle_lr(step, cfg.unet_steps, cfg.unet_lr)
+            prediction = unet(noisy, timesteps, text_encoder(ids)[0]).sample
+            per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+            loss = (min_snr_weights(noise_schedule.alphas_cumprod, timesteps, cfg.min_snr_gamma) * per_sample).mean()
+            unet_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet_params, 1.0)
+            unet_opt.step()
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for name, model in (("unet", unet), ("text_encoder", text_encoder)):
+                    for key, value in model.state_dict().items():
+                        ema[name][key].lerp_(value, 1 - decay) if value.is_floating_point() else ema[name][key].copy_(value)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            steps_done += 1
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.unet_steps or steps_done == max_steps:
+                save("unet" if step + 1 < cfg.unet_steps else "done", step + 1)
+                if steps_done == max_steps and step + 1 < cfg.unet_steps:
+                    return None
+    return export_model(output, output / "model", tokenizer)
+
+
+def cache_latents(path: Path, vae, scenes, scaling: float, batch: int = 256) -> torch.Tensor:
+    """Scaled latent means of every scene, read from `path` or computed once and saved there."""
+    if path.exists():
+        return load_file(str(path))["latents"]
+    chunks = []
+    with torch.no_grad():
+        for start in tqdm(range(0, len(scenes), batch), desc="encode", file=sys.stderr, mininterval=5):
+            images = to_tensor(render(s) for s in scenes[start:start + batch])
+            chunks.append(vae.encode(images).latent_dist.mean * scaling)
+    latents = torch.cat(chunks)
+    tmp = path.with_suffix(".tmp")
+    save_file({"latents": latents.contiguous()}, str(tmp))
+    tmp.replace(path)
+    return latents
+
+
+def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None = None) -> Path:
+    """Write the EMA weights of the run in `run` as a diffusers folder at `destination` (atomically)."""
+    groups, meta = load_state(run / CHECKPOINT)
+    cfg = BaseTrainConfig.from_dict(meta["config"])
+    tokenizer = tokenizer or CLIPTokenizer.from_pretrained(run / "tokenizer")
+    vocab = tokenizer.get_vocab()
+    vae, unet = build_vae(cfg), build_unet(cfg)
+    text_encoder = build_text_encoder(cfg, len(vocab), vocab[BOS], vocab[EOS])
+    vae.load_state_dict(groups["vae"])
+    vae.register_to_config(scaling_factor=meta["scaling_factor"])
+    unet.load_state_dict(groups["ema_unet"])
+    text_encoder.load_state_dict(groups["ema_text_encoder"])
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=build_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    staging = Path(tempfile.mkdtemp(prefix=destination.name + ".", dir=destination.parent))
+    pipe.save_pretrained(staging, safe_serialization=True)
+    if destination.exists():
+        shutil.rmtree(destination)
+    staging.replace(destination)
+    return destination
