@@ -43,3 +43,18 @@ def test_resuming_with_other_options_is_refused(tmp_path):
 def test_bad_hyper_parameters(field, value):
     with pytest.raises(UsageError, match=field.replace("_", "-")):
         BaseTrainConfig(**{field: value})
+
+
+def test_train_base_command_smoke_and_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["train-base", str(tmp_path / "run"), "--tiny"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "run" / "model" / "model_index.json").is_file()
+    for args, argument in ((["train-base", ""], "output"), (["train-base", str(tmp_path / "x"), "--unet-lr", "0"], "unet-lr"),
+                           (["train-base", str(tmp_path / "y"), "--unet-steps", "0"], "unet-steps")):
+        bad = runner.invoke(app, args)
+        assert bad.exit_code == 2 and bad.stderr.startswith(f"error: {argument}:"), bad.output

@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+from PIL import Image
 
 from sdlab.world import caption, judge, render, sample_scene
 from sdlab.world.palette import ALL_SHAPES, BASE_SHAPES, HELD_OUT
@@ -42,3 +43,14 @@ def test_judge_sees_no_object_on_a_blank_image():
 
     verdict = judge(Image.new("RGB", (64, 64), (245, 245, 245)))
     assert verdict.background == "white" and verdict.shape is None
+
+
+def test_two_objects_are_not_a_match():
+    from sdlab.world.render import Scene
+
+    left = render(Scene("circle", "red", "white", 16, 32, 8))
+    right = render(Scene("circle", "red", "white", 48, 32, 8))
+    both = Image.fromarray(np.minimum(np.asarray(left), np.asarray(right)))
+    verdict = judge(both)
+    assert verdict.objects == 2 and not verdict.matches("red", "circle", "white")
+    assert judge(left).matches("red", "circle", "white")

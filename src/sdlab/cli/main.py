@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sdlab.cli import generate, inspect
+from sdlab.cli import demo, generate, inspect, train
 from sdlab.cli.common import quiet_libraries
 
 app = typer.Typer(
@@ -17,6 +17,8 @@ app.command()(generate.inpaint)
 app.command()(inspect.samplers)
 app.command()(inspect.models)
 app.command()(inspect.info)
+app.command()(demo.demo)
+app.command(name="train-base")(train.train_base)
 
 
 def main() -> None:

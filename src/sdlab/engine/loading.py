@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import (
-    AutoPipelineForImage2Image,
-    AutoPipelineForInpainting,
-    StableDiffusionInpaintPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLInpaintPipeline,
-    StableDiffusionXLPipeline,
-)
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_inpaint import StableDiffusionInpaintPipeline
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import StableDiffusionXLPipeline
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint import StableDiffusionXLInpaintPipeline
 
 from sdlab.engine.devices import pick_device, pick_dtype
 from sdlab.engine.formats import FileFormat, detect_format, file_hashes, load_state_dict, safetensors_header
@@ -80,6 +76,9 @@ class LoadedModel:
                 raise UsageError("model", f"{self.source.name} is an inpainting model (9-channel UNet); use inpaint")
             return self.pipe
         if task not in self._task_pipes:
+            # AutoPipeline imports every pipeline family: only pay for it when img2img/inpaint is asked for.
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
             if task == "inpaint":
                 self._task_pipes[task] = self.pipe if self.inpainting else AutoPipelineForInpainting.from_pipe(self.pipe)
             else:

@@ -32,9 +32,11 @@ class Verdict:
     fill: float
     solidity: float
     stray_pixels: int
+    objects: int = 1
 
     def matches(self, colour: str, shape: str, background: str) -> bool:
-        return (self.colour, self.shape, self.background) == (colour, shape, background)
+        """One object, of this colour and shape, on this background."""
+        return self.objects == 1 and (self.colour, self.shape, self.background) == (colour, shape, background)
 
 
 def _nearest(rgb: np.ndarray, palette) -> str:
@@ -43,11 +45,11 @@ def _nearest(rgb: np.ndarray, palette) -> str:
     return names[int(np.argmin(((table - rgb) ** 2).sum(axis=1)))]
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 4-connected component of a boolean mask."""
+def _components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The largest 4-connected component of a boolean mask, and the sizes of all components."""
     h, w = mask.shape
     labels = np.zeros((h, w), dtype=np.int32)
-    best, best_size, current = 0, 0, 0
+    best, best_size, current, sizes = 0, 0, 0, []
     for y0, x0 in zip(*np.nonzero(mask)):
         if labels[y0, x0]:
             continue
@@ -61,9 +63,10 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
                 if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not labels[ny, nx]:
                     labels[ny, nx] = current
                     stack.append((ny, nx))
+        sizes.append(size)
         if size > best_size:
             best, best_size = current, size
-    return labels == best if best else np.zeros_like(mask)
+    return (labels == best if best else np.zeros_like(mask)), sizes
 
 
 def _hull_area(ys: np.ndarray, xs: np.ndarray) -> float:
@@ -96,11 +99,12 @@ def judge(image: Image.Image) -> Verdict:
     bg_rgb = np.median(border[[v == background for v in votes]], axis=0)
 
     far = np.sqrt(((pixels - bg_rgb) ** 2).sum(axis=2)) > OBJECT_DISTANCE
-    obj = _largest_component(far)
+    obj, sizes = _components(far)
+    objects = sum(size >= MIN_OBJECT_PIXELS for size in sizes)
     stray = int(far.sum() - obj.sum())
     area = int(obj.sum())
     if area < MIN_OBJECT_PIXELS:
-        return Verdict(background, None, None, None, None, 0.0, 0.0, stray)
+        return Verdict(background, None, None, None, None, 0.0, 0.0, stray, objects)
 
     ys, xs = np.nonzero(obj)
     # Core pixels (all four neighbours inside) carry the true colour, edges are blended.
@@ -122,4 +126,4 @@ def judge(image: Image.Image) -> Verdict:
     half = max(width, height) / 2
     size = "small" if half < SIZE_THRESHOLD else "large"
     position = position_of((xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2, IMAGE_SIZE)
-    return Verdict(background, colour, shape, size, position, fill, solidity, stray)
+    return Verdict(background, colour, shape, size, position, fill, solidity, stray, objects)

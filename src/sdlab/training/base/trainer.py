@@ -9,6 +9,7 @@ resumes to the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import sys
@@ -35,6 +36,7 @@ from sdlab.world.palette import ALL_SHAPES, BASE_SHAPES
 from sdlab.world.render import caption, render, sample_scene
 
 CHECKPOINT = "checkpoint.safetensors"
+MODEL_DEFAULTS = {"size": 64, "cfg": 5.0, "steps": 20, "sampler": "DPM++ 2M"}
 LATENT_CACHE = "latents.safetensors"
 
 
@@ -69,8 +71,6 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
     if max_steps is not None and max_steps < 1:
         raise UsageError("max-steps", f"must be at least 1, got {max_steps}")
     steps_done = 0
-    if not str(output).strip():
-        raise UsageError("output", "needs a folder to write the model into")
     output.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     tokenizer = make_tokenizer(cfg, output / "tokenizer")
@@ -219,6 +219,8 @@ def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None =
     )
     staging = Path(tempfile.mkdtemp(prefix=destination.name + ".", dir=destination.parent))
     pipe.save_pretrained(staging, safe_serialization=True)
+    # What sdlab uses when a request leaves these to the model (plain diffusers ignores this file).
+    (staging / "sdlab.json").write_text(json.dumps({"defaults": MODEL_DEFAULTS, "trained_steps": meta["step"]}, indent=2))
     if destination.exists():
         shutil.rmtree(destination)
     staging.replace(destination)

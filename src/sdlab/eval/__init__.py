@@ -1,0 +1,1 @@
+"""Evaluation: grids, judged prompt adherence, the demo."""
