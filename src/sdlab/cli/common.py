@@ -11,7 +11,7 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
-from sdlab.errors import SdlabError
+from sdlab.errors import SdlabError, UsageError
 
 USAGE_EXIT = 2
 
@@ -28,14 +28,29 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="diffusers")
 
 
+def engine():
+    """The process's engine, with the libraries' own loading bars off (the CLI draws its own)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    from sdlab.api import default_engine
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    return default_engine()
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn sdlab's errors into one line on stderr and exit code 2, never a traceback."""
+    """Turn sdlab's errors into one line on stderr, never a traceback: exit 2 for bad input, 1 for a failed run."""
     try:
         yield
-    except SdlabError as exc:
+    except UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(USAGE_EXIT) from None
+    except SdlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None

@@ -21,13 +21,12 @@ def demo(
       sdlab demo\n
       sdlab demo --seed 7 --cfg 7.5 -o outputs/demo
     """
-    from sdlab.api import default_engine
     from sdlab.engine.images import save_numbered
     from sdlab.eval.demo import label, run_demo
     from sdlab.eval.grid import labelled_grid
 
     with c.user_errors():
-        rows = run_demo(default_engine(), model, seed, steps, cfg)
+        rows = run_demo(c.engine(), model, seed, steps, cfg)
         grid = labelled_grid([r.image for r in rows], [label(r) for r in rows], columns=4)
         path = save_numbered(grid, output, seed, None)
         correct = sum(r.correct for r in rows)

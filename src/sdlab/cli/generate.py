@@ -42,7 +42,6 @@ def request_from_image(path: Path) -> dict[str, Any]:
 def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path, overwrite: bool, as_json: bool,
         from_image: Optional[Path]) -> None:
     """Merge --from values with explicit options, generate with a progress bar, save and report."""
-    from sdlab.api import default_engine
     from sdlab.requests import build_request
 
     fields = request_from_image(from_image) if from_image else {}
@@ -51,7 +50,7 @@ def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path,
     fields.update({k: v for k, v in options.items() if v is not None})
     request = build_request(task=task, **fields)
     with _progress() as progress:
-        result = default_engine().generate(request, progress=progress)
+        result = c.engine().generate(request, progress=progress)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     written = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sdlab.cli import demo, generate, inspect, train
+from sdlab.cli import demo, evaluate, generate, inspect, train
 from sdlab.cli.common import quiet_libraries
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.command()(inspect.models)
 app.command()(inspect.info)
 app.command()(demo.demo)
 app.command(name="train-base")(train.train_base)
+app.add_typer(evaluate.app, name="eval")
 
 
 def main() -> None:

@@ -1,0 +1,47 @@
+"""`sdlab eval adherence`: how often the judge finds what the prompt asked for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from sdlab.cli import common as c
+
+app = typer.Typer(help="Measure models: prompt adherence on the synthetic world.", no_args_is_help=True)
+
+
+@app.command()
+def adherence(
+    images: Annotated[int, typer.Option(help="Images per set (trained pairs, held-out pairs).")] = 200,
+    cfg: Annotated[Optional[list[float]], typer.Option(help="Guidance scale; repeat to sweep.")] = None,
+    model: c.Model = None, steps: c.Steps = None, sampler: c.Sampler = None,
+    seed: Annotated[int, typer.Option(help="First seed; images use consecutive seeds.")] = 1000,
+    as_json: c.AsJson = False,
+) -> None:
+    """Judge generated images of every colour/shape/background prompt, on trained and held-out pairs.
+
+    Examples:\n
+      sdlab eval adherence\n
+      sdlab eval adherence --cfg 1 --cfg 3 --cfg 5 --cfg 7.5 --cfg 10 --cfg 15 --images 66
+    """
+    from sdlab.errors import UsageError
+    from sdlab.eval.adherence import measure
+
+    with c.user_errors():
+        if images < 1:
+            raise UsageError("images", f"must be at least 1, got {images}")
+        rows = []
+        for guidance in cfg or [None]:
+            for held_out in (False, True):
+                score = measure(c.engine(), held_out, images, model, guidance, steps, sampler, seed)
+                rows.append({"cfg": guidance, "set": "held-out" if held_out else "trained", **score.as_dict(),
+                             "misses": score.misses[:10]})
+                if not as_json:
+                    s = score.as_dict()
+                    typer.echo(f"cfg {guidance if guidance is not None else 'default':>7}  {rows[-1]['set']:<8}  "
+                               f"n={s['images']:<4} full {s['full']:6.1%}  colour {s['colour']:6.1%}  "
+                               f"shape {s['shape']:6.1%}  background {s['background']:6.1%}  "
+                               f"one object {s['single_object']:6.1%}  clipped px {s['clipped']:6.2%}")
+        if as_json:
+            c.print_json(rows)

@@ -1,0 +1,50 @@
+"""Progress, cancellation, and broken decodes (NaN / all black) reported instead of saved."""
+
+import threading
+
+import pytest
+import torch
+
+from sdlab.engine.engine import Engine
+from sdlab.errors import CancelledError, GenerationError
+from sdlab.requests import build_request
+
+
+def request(model, **kw):
+    return build_request(prompt="a red circle", model=str(model), steps=4, width=32, height=32, seed=1, **kw)
+
+
+def test_progress_reports_every_step(engine, sd1_dir):
+    seen = []
+    engine.generate(request(sd1_dir), progress=lambda step, total: seen.append((step, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_cancel_stops_and_returns_nothing(engine, sd1_dir):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(step, total):
+        seen.append(step)
+        if step == 2:
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        engine.generate(request(sd1_dir), progress=progress, cancel=cancel)
+    assert seen == [1, 2]
+
+
+@pytest.mark.parametrize("breakage, message", [("nan", "NaN"), ("black", "all black")])
+def test_broken_decodes_are_reported_with_the_fix(sd1_dir, breakage, message):
+    engine = Engine()  # its own copy of the model: this test breaks the weights
+    model = engine.load(request(sd1_dir))
+    with torch.no_grad():
+        conv = model.pipe.vae.decoder.conv_out
+        if breakage == "nan":
+            conv.weight.fill_(float("nan"))
+        else:
+            conv.weight.zero_()
+            conv.bias.fill_(-10.0)  # decodes to -1 everywhere: black
+    with pytest.raises(GenerationError, match=message) as info:
+        engine.generate(request(sd1_dir))
+    assert "--dtype fp32" in str(info.value)
