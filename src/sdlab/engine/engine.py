@@ -40,9 +40,11 @@ class Engine:
                  cancel: threading.Event | None = None) -> GenerationResult:
         """Run `request`; `progress(step, total)` is called after every denoising step, `cancel` stops it."""
         started = time.perf_counter()
+        init, mask = _inputs(request)  # bad input fails before any model is loaded
+        if request.sampler is not None:
+            samplers.resolve(request.sampler, request.schedule)
         model = self.load(request)
         warnings: list[str] = []
-        init, mask = _inputs(request)
         resolved = _resolve(request, model, init)
         if init is not None:
             init = _fit(init, resolved, "image", warnings).convert("RGB")
@@ -184,8 +186,8 @@ def _paste_back(init: Image.Image, generated: Image.Image, soft_mask: Image.Imag
 
 
 def infotext_params(resolved: Resolved, seed: int) -> dict:
-    """The parameter line of A1111's infotext for one image."""
-    return {
+    """The parameter line of A1111's infotext for one image (settings that do not apply are left out)."""
+    params = {
         "Steps": resolved.steps,
         "Sampler": resolved.sampler,
         "CFG scale": format_number(resolved.cfg),
@@ -199,3 +201,4 @@ def infotext_params(resolved: Resolved, seed: int) -> dict:
         "Masked area padding": resolved.inpaint_padding,
         "Version": f"sdlab {__version__}",
     }
+    return {key: value for key, value in params.items() if value is not None}
