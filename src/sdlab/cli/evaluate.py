@@ -45,3 +45,27 @@ def adherence(
                                f"one object {s['single_object']:6.1%}  clipped px {s['clipped']:6.2%}")
         if as_json:
             c.print_json(rows)
+
+
+@app.command()
+def inpainting(
+    cases: Annotated[int, typer.Option(help="Objects to replace.")] = 100,
+    model: c.Model = None,
+    seed: Annotated[int, typer.Option(help="Seed of the cases and the generations.")] = 2000,
+    only_masked: Annotated[bool, typer.Option("--only-masked", help="Inpaint a crop around the mask (padding 8).")] = False,
+) -> None:
+    """Replace a rendered object by another colour and shape through inpainting; judge it and check the rest.
+
+    Examples:\n
+      sdlab eval inpainting --cases 100\n
+      sdlab eval inpainting --only-masked
+    """
+    from sdlab.errors import UsageError
+    from sdlab.eval.inpainting import measure_inpainting
+
+    with c.user_errors():
+        if cases < 1:
+            raise UsageError("cases", f"must be at least 1, got {cases}")
+        score = measure_inpainting(c.engine(), cases, model, seed, only_masked=only_masked)
+        typer.echo(f"inpainting ({'only masked' if only_masked else 'whole picture'}): {score.success}/{score.cases} = {score.rate():.1%} judged as asked; "
+                   f"largest change outside the mask {score.max_change_outside}/255")

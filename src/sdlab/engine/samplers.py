@@ -58,6 +58,9 @@ SCHEDULES: MappingProxyType[str, MappingProxyType] = MappingProxyType({
     "uniform": MappingProxyType({"timestep_spacing": "linspace"}),
     "automatic": MappingProxyType({}),
 })
+#: Stable Diffusion's own scheduler settings, used where a model's config does not say.
+LATENT_DIFFUSION_DEFAULTS = MappingProxyType({"clip_sample": False, "set_alpha_to_one": False, "thresholding": False})
+
 _SCHEDULE_ALIASES = MappingProxyType({"sgm_uniform": "sgm uniform", "normal": "automatic", "default": "automatic", "simple": "sgm uniform"})
 
 
@@ -109,7 +112,10 @@ def make_scheduler(base_config, sampler: Sampler, schedule: str | None):
             import torchsde  # noqa: F401
         except ImportError:
             raise UsageError("sampler", "DPM++ SDE needs the torchsde package: pip install torchsde") from None
-    config = {k: v for k, v in dict(base_config).items() if k in accepted}
+    # Latent diffusion never clips x0 to [-1, 1]; a config saved for another sampler (DPM++, Euler) omits these
+    # keys, and the class defaults (clip_sample=True, set_alpha_to_one=True) would then ruin the image.
+    config = {k: v for k, v in LATENT_DIFFUSION_DEFAULTS.items() if k in accepted}
+    config.update({k: v for k, v in dict(base_config).items() if k in accepted})
     # Options the model's previous sampler set must not leak into this one.
     for stale in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "algorithm_type", "solver_order", "skip_prk_steps"):
         config.pop(stale, None)

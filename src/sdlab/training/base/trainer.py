@@ -219,6 +219,8 @@ def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None =
     )
     staging = Path(tempfile.mkdtemp(prefix=destination.name + ".", dir=destination.parent))
     pipe.save_pretrained(staging, safe_serialization=True)
+    for name in ("vocab.json", "merges.txt"):  # CLIP's own files, for tokenizers that do not read tokenizer.json
+        shutil.copy2(run / "tokenizer" / name, staging / "tokenizer" / name)
     # What sdlab uses when a request leaves these to the model (plain diffusers ignores this file).
     (staging / "sdlab.json").write_text(json.dumps({"defaults": MODEL_DEFAULTS, "trained_steps": meta["step"]}, indent=2))
     if destination.exists():
