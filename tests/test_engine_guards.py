@@ -48,3 +48,19 @@ def test_broken_decodes_are_reported_with_the_fix(sd1_dir, breakage, message):
     with pytest.raises(GenerationError, match=message) as info:
         engine.generate(request(sd1_dir))
     assert "--dtype fp32" in str(info.value)
+
+
+def test_memory_options_do_not_change_the_image(engine, sd1_dir):
+    import numpy as np
+
+    plain = engine.generate(request(sd1_dir, batch_size=2)).images
+    sliced = engine.generate(request(sd1_dir, batch_size=2, attention_slicing=True, vae_slicing=True)).images
+    for a, b in zip(plain, sliced):
+        assert np.abs(np.asarray(a.image, dtype=int) - np.asarray(b.image, dtype=int)).max() <= 1
+
+
+def test_cpu_offload_without_cuda_is_a_clear_error(engine, sd1_dir):
+    from sdlab.errors import UsageError
+
+    with pytest.raises(UsageError, match="cpu-offload"):
+        engine.generate(request(sd1_dir, cpu_offload=True))

@@ -62,3 +62,12 @@ def test_karras_sigmas_follow_the_formula():
     assert np.allclose(scheduler.sigmas[:-1].numpy(), expected, rtol=1e-4)
     assert float(scheduler.sigmas[-1]) == 0.0
     assert math.isclose(float(scheduler.sigmas[0]), smax, rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("sampler, schedule", [("DPM++ 2M", "karras"), ("DPM++ 2M Karras", None), ("Euler", "sgm_uniform")])
+def test_schedule_given_apart_or_in_the_name(engine, sd1_dir, sampler, schedule):
+    result = engine.generate(build_request(prompt="a", model=str(sd1_dir), sampler=sampler, schedule=schedule,
+                                           steps=2, width=32, height=32, seed=1))
+    expected = {"karras": "Karras", None: "Karras", "sgm_uniform": "SGM Uniform"}[schedule]
+    assert result.resolved.sampler.endswith(expected)
+    assert f"Sampler: {result.resolved.sampler}," in result.images[0].infotext

@@ -53,7 +53,7 @@ class Engine:
 
         # Strength 1 ignores the input entirely (SD's last timestep still leaks a trace of it): plain txt2img.
         task = Task.txt2img if request.task is Task.img2img and resolved.strength == 1.0 else request.task
-        sampler, schedule = samplers.resolve(resolved.sampler, request.schedule)
+        sampler, schedule = samplers.resolve(resolved.sampler)  # the display name carries the schedule
         pipe = model.pipeline(task.value)
         pipe.scheduler = samplers.make_scheduler(model.scheduler_config, sampler, schedule)
         _memory_options(pipe, request, model)

@@ -54,6 +54,7 @@ class LoadedModel:
     key: tuple
     _task_pipes: dict = field(default_factory=dict)
     _hash: str | None = None
+    safety: tuple | None = None  # (checker, feature extractor), loaded on first use
 
     @property
     def model_hash(self) -> str:

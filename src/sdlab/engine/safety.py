@@ -21,9 +21,8 @@ def check_images(model, images) -> list[bool]:
 
 
 def _load(model):
-    cached = model._task_pipes.get("safety")
-    if cached is not None:
-        return cached
+    if model.safety is not None:
+        return model.safety
     folder = Path(model.source.location)
     if not (folder / "safety_checker").is_dir() or not (folder / "feature_extractor").is_dir():
         raise UsageError("safety-checker", f"{model.source.name} ships no safety checker (no safety_checker/ and "
@@ -33,5 +32,5 @@ def _load(model):
 
     checker = StableDiffusionSafetyChecker.from_pretrained(folder / "safety_checker").to(model.device)
     extractor = CLIPImageProcessor.from_pretrained(folder / "feature_extractor")
-    model._task_pipes["safety"] = (checker, extractor)
-    return checker, extractor
+    model.safety = (checker, extractor)
+    return model.safety
