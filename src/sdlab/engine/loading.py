@@ -117,7 +117,7 @@ def load_model(model: str | None, device: str = "auto", dtype: str = "auto", con
     except (ModelLoadError, UsageError):
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"could not load model {source.location}: {_first_line(exc)}") from None
+        raise ModelLoadError(f"could not load {source.location}: {_first_line(exc)}") from None
     pipe.set_progress_bar_config(disable=True)
     if torch_device.type != "cpu":
         pipe.to(torch_device)
@@ -186,7 +186,7 @@ def _load_hub(repo_id: str, torch_dtype):
     except Exception as exc:  # huggingface_hub raises many types for "not reachable / not cached"
         where = "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache" if hub_offline() \
             else f"it could not be downloaded ({_first_line(exc)})"
-        raise ModelLoadError(f"model {repo_id!r}: {where}; download it where you have network and pass the "
+        raise ModelLoadError(f"{repo_id!r}: {where}; download it where you have network and pass the "
                              "folder: --model /path/to/diffusers-folder") from None
     family, inpainting = folder_family(folder)
     pipe = PIPELINES[family, inpainting].from_pretrained(folder, dtype=torch_dtype, **_no_checker(family))

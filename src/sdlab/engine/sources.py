@@ -67,7 +67,7 @@ def resolve_source(model: str | None) -> ModelSource:
         return ModelSource(SourceKind.file, str(path.resolve()), path.stem)
     if _HUB_ID.match(model) and not model.startswith((".", "~")):
         return ModelSource(SourceKind.hub, model, model.split("/")[-1])
-    raise ModelLoadError(f"model {model!r} not found: no such file or folder (looked in . and {models_dir()}), "
+    raise ModelLoadError(f"{model!r} not found: no such file or folder (looked in . and {models_dir()}), "
                          "and it is not a hub id of the form org/name")
 
 
