@@ -88,3 +88,14 @@ SafetyChecker = Annotated[bool, typer.Option("--safety-checker", help="Run the m
 AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle (.ckpt/.pt) checkpoints, read with weights_only=True.")]
 Image = Annotated[Path, typer.Option("--image", "-i", help="Input image (PNG, JPEG or WEBP).")]
 Strength = Annotated[Optional[float], typer.Option("--strength", help="0 keeps the input unchanged, 1 ignores it.")]
+Lora = Annotated[Optional[list[str]], typer.Option("--lora", help="LoRA file or name, FILE[:WEIGHT]; repeat for several.")]
+LoraDir = Annotated[Optional[str], typer.Option("--lora-dir", help="Folder for <lora:NAME:WEIGHT> prompt tags (default $SDLAB_LORAS).")]
+
+
+def parse_lora(value: str) -> dict:
+    """'style.safetensors:0.7' -> {path, weight}; without a numeric suffix the weight is 1."""
+    path, _, suffix = value.rpartition(":")
+    try:
+        return {"path": path, "weight": float(suffix)} if path else {"path": value, "weight": 1.0}
+    except ValueError:
+        return {"path": value, "weight": 1.0}

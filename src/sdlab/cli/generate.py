@@ -73,19 +73,21 @@ def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path,
 
 
 class _progress:
-    """A rich progress bar over denoising steps, on stderr."""
+    """A rich progress bar over denoising steps, on stderr, shown from the first step on."""
 
     def __enter__(self):
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("denoising"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        self.bar.__enter__()
+        self.bar = None
         self.task = None
         return self
 
     def __call__(self, step: int, total: int) -> None:
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("denoising"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.bar.start()
         if self.task is None or step == 1:
             if self.task is not None:
                 self.bar.remove_task(self.task)
@@ -93,7 +95,9 @@ class _progress:
         self.bar.update(self.task, completed=step)
 
     def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
+        if self.bar is not None:
+            self.bar.stop()
+        return False
 
 
 def _options(**kw: Any) -> dict[str, Any]:
@@ -101,6 +105,9 @@ def _options(**kw: Any) -> dict[str, Any]:
     renames = {"negative": "negative_prompt", "only_masked": "inpaint_only_masked", "padding": "inpaint_padding"}
     flags = ("attention_slicing", "vae_slicing", "vae_tiling", "cpu_offload", "safety_checker", "allow_pickle")
     out = {renames.get(k, k): v for k, v in kw.items()}
+    loras = out.pop("lora", None)
+    if loras:
+        out["loras"] = tuple(c.parse_lora(value) for value in loras)
     for flag in flags:
         if out.get(flag) is False:
             out[flag] = None  # unset flags leave the request default
@@ -119,6 +126,7 @@ def generate(
     from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
+    lora: c.Lora = None, lora_dir: c.LoraDir = None,
 ) -> None:
     """Text-to-image.
 
@@ -126,7 +134,8 @@ def generate(
       sdlab generate "a red circle on a white background" --seed 1\n
       sdlab generate "a (blue:1.2) square" --cfg 5 --sampler "Euler a" -b 4 -o out/\n
       sdlab generate --from out/00000-1.png          # re-run an image's parameters\n
-      sdlab generate "a castle" --model runwayml/stable-diffusion-v1-5 --steps 25
+      sdlab generate "a castle" --model runwayml/stable-diffusion-v1-5 --steps 25\n
+      sdlab generate "a castle <lora:ghibli:0.8>" --model ./sd15 --lora-dir ./loras --lora detail.safetensors:0.5
     """
     with c.user_errors():
         if prompt is None and from_image is None:
@@ -145,6 +154,7 @@ def img2img(
     from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
+    lora: c.Lora = None, lora_dir: c.LoraDir = None,
 ) -> None:
     """Image-to-image: noise the input by --strength, then denoise towards the prompt.
 
@@ -173,6 +183,7 @@ def inpaint(
     from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
+    lora: c.Lora = None, lora_dir: c.LoraDir = None,
 ) -> None:
     """Inpainting: regenerate the masked area, keep every other pixel.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 import time
@@ -12,7 +13,7 @@ import torch
 from PIL import Image
 
 from sdlab import __version__
-from sdlab.engine import samplers
+from sdlab.engine import lora, samplers
 from sdlab.engine.conditioning import encode
 from sdlab.engine.images import open_image
 from sdlab.engine.loading import LoadedModel, ModelCache
@@ -43,9 +44,14 @@ class Engine:
         init, mask = _inputs(request)  # bad input fails before any model is loaded
         if request.sampler is not None:
             samplers.resolve(request.sampler, request.schedule)
+        encoder_prompt, tags = lora.extract_tags(request.prompt)
+        folder = lora.lora_dir(request.lora_dir)
+        wanted = [(lora.resolve(ref.path, folder), ref.weight) for ref in request.loras]
+        wanted += [(lora.resolve(name, folder), weight) for name, weight in tags]
         model = self.load(request)
         warnings: list[str] = []
-        resolved = _resolve(request, model, init)
+        resolved = dataclasses.replace(_resolve(request, model, init),
+                                       loras=tuple(lora.apply(model, wanted, request.allow_pickle)))
         if init is not None:
             init = _fit(init, resolved, "image", warnings).convert("RGB")
         if mask is not None:
@@ -57,7 +63,7 @@ class Engine:
         pipe = model.pipeline(task.value)
         pipe.scheduler = samplers.make_scheduler(model.scheduler_config, sampler, schedule)
         _memory_options(pipe, request, model)
-        conditioning = encode(pipe, resolved.prompt, resolved.negative_prompt, model.family is Family.sdxl)
+        conditioning = encode(pipe, encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl)
 
         images: list[GeneratedImage] = []
         for batch in range(resolved.batch_count):
@@ -199,6 +205,7 @@ def infotext_params(resolved: Resolved, seed: int) -> dict:
         "Mask blur": resolved.mask_blur,
         "Inpaint area": "Only masked" if resolved.inpaint_only_masked else None,
         "Masked area padding": resolved.inpaint_padding,
+        "Lora hashes": ", ".join(f"{name}: {short}" for name, short, _ in resolved.loras) or None,
         "Version": f"sdlab {__version__}",
     }
     return {key: value for key, value in params.items() if value is not None}

@@ -55,6 +55,7 @@ class LoadedModel:
     _task_pipes: dict = field(default_factory=dict)
     _hash: str | None = None
     safety: tuple | None = None  # (checker, feature extractor), loaded on first use
+    loras: set = field(default_factory=set)  # adapter names loaded into the pipelines' modules
 
     @property
     def model_hash(self) -> str:

@@ -22,6 +22,21 @@ class Task(str, Enum):
     inpaint = "inpaint"
 
 
+class LoraRef(BaseModel):
+    """A LoRA file (or a name looked up in the LoRA folder) and its weight; 0 turns it off."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    path: str
+    weight: float = 1.0
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, v: float) -> float:
+        if not -10.0 <= v <= 10.0:
+            raise ValueError(f"must be between -10 and 10, got {v}")
+        return v
+
+
 class GenerationRequest(BaseModel):
     """A request for images: text-to-image, image-to-image or inpainting."""
 
@@ -47,6 +62,9 @@ class GenerationRequest(BaseModel):
     mask_blur: int = 4
     inpaint_only_masked: bool = False
     inpaint_padding: int = 32
+    # adapters (also `<lora:NAME:WEIGHT>` in the prompt, looked up in lora_dir)
+    loras: tuple[LoraRef, ...] = ()
+    lora_dir: str | None = Field(None, description="folder for <lora:NAME> tags (default $SDLAB_LORAS)")
     # loading, device, memory
     config: str | None = Field(None, description="diffusers folder or hub id giving the architecture of a single-file model")
     allow_pickle: bool = False

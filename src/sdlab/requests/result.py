@@ -31,6 +31,7 @@ class Resolved:
     mask_blur: int | None
     inpaint_only_masked: bool
     inpaint_padding: int | None
+    loras: tuple[tuple[str, str, float], ...] = ()  # (name, short hash, weight)
 
 
 @dataclass

@@ -1,0 +1,83 @@
+"""LoRA adapters at generation time: prompt tags, files, weights, loading into a model once."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sdlab.engine.formats import FileFormat, detect_format, file_hashes, load_state_dict
+from sdlab.errors import ModelLoadError
+
+#: A1111's extra-network tag: <lora:NAME> or <lora:NAME:WEIGHT> (a further :field is accepted and ignored).
+TAG = re.compile(r"<lora:([^:>]+)(?::\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*)?(?::[^>]*)?>")
+
+
+def extract_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
+    """The prompt without its <lora:...> tags (what the text encoder sees), and the tags' (name, weight)."""
+    tags = [(m.group(1).strip(), float(m.group(2)) if m.group(2) else 1.0) for m in TAG.finditer(prompt)]
+    clean = " ".join(TAG.sub(" ", prompt).split(" ")).strip()
+    return re.sub(r" {2,}", " ", clean), tags
+
+
+def lora_dir(explicit: str | None) -> Path:
+    """Where <lora:NAME> tags are looked up: the request's folder, $SDLAB_LORAS, or ~/.cache/sdlab/loras."""
+    return Path(explicit or os.environ.get("SDLAB_LORAS", Path.home() / ".cache" / "sdlab" / "loras")).expanduser()
+
+
+def resolve(name: str, folder: Path) -> Path:
+    """A LoRA file from a path, or from a name in `folder` (with or without .safetensors)."""
+    for candidate in (Path(name).expanduser(), folder / name, folder / f"{name}.safetensors"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in folder.glob("*.safetensors")) if folder.is_dir() else []
+    raise ModelLoadError(f"LoRA {name!r} not found as a file or in {folder}"
+                         + (f"; there: {', '.join(known)}" if known else ""), argument="lora")
+
+
+def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False) -> list[tuple[str, str, float]]:
+    """Make exactly `wanted` active on the model's pipelines with their weights; load each file once.
+
+    Returns (name, A1111 short hash, weight) per LoRA for the metadata.
+    """
+    pipe = model.pipe
+    names, weights, records = [], [], []
+    for path, weight in wanted:
+        short, full = file_hashes(path)
+        adapter = f"lora_{full[:16]}"
+        if adapter not in model.loras:
+            _load(pipe, path, adapter, model.source.name, allow_pickle)
+            model.loras.add(adapter)
+        names.append(adapter)
+        weights.append(weight)
+        records.append((path.stem, full[:12], weight))
+    if names:
+        pipe.set_adapters(names, weights)
+    elif model.loras:
+        pipe.unload_lora_weights()  # back to the exact base weights
+        model.loras.clear()
+    return records
+
+
+def _load(pipe, path: Path, adapter: str, model_name: str, allow_pickle: bool) -> None:
+    kind = detect_format(path)
+    if kind is FileFormat.safetensors:
+        source = str(path)
+    elif kind in (FileFormat.torch_zip, FileFormat.pickle) and allow_pickle:
+        source = load_state_dict(path, allow_pickle=True)
+    elif kind in (FileFormat.torch_zip, FileFormat.pickle):
+        raise ModelLoadError(f"{path} is a pickle file, which can run code when loaded; use a .safetensors LoRA, "
+                             "or pass --allow-pickle if you trust it (read with weights_only=True)", argument="lora")
+    else:
+        raise ModelLoadError(f"{path} is not a LoRA file sdlab can read (found {kind.value}; expected safetensors)",
+                             argument="lora")
+    try:
+        pipe.load_lora_weights(source, adapter_name=adapter)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        try:
+            pipe.delete_adapters(adapter)
+        except (ValueError, KeyError, AttributeError):
+            pass
+        lines = [line for line in str(exc).splitlines() if "size mismatch" in line] or str(exc).strip().splitlines()
+        raise ModelLoadError(f"{path} does not fit {model_name} (made for another base model?): "
+                             f"{lines[0].strip() if lines else exc.__class__.__name__}", argument="lora") from None

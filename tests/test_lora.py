@@ -1,0 +1,124 @@
+"""LoRA at generation time: files and prompt tags, weights (0 = off), several at once, bad files."""
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from sdlab.engine.lora import extract_tags
+from sdlab.errors import UsageError
+from sdlab.requests import build_request
+
+
+def make_lora(sd1_dir, path, seed):
+    """A rank-4 LoRA on the tiny model's attention layers, random (non-zero) up and down weights."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = StableDiffusionPipeline.from_pretrained(sd1_dir, safety_checker=None, requires_safety_checker=False)
+    torch.manual_seed(seed)
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                     target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    StableDiffusionPipeline.save_lora_weights(path.parent, unet_lora_layers=layers, weight_name=path.name,
+                                              safe_serialization=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loras(sd1_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("loras")
+    return folder, make_lora(sd1_dir, folder / "style.safetensors", 1), make_lora(sd1_dir, folder / "other.safetensors", 2)
+
+
+def pixels(engine, sd1_dir, **kw):
+    fields = dict(prompt="a red circle", model=str(sd1_dir), steps=3, width=32, height=32, seed=5)
+    fields.update(kw)
+    result = engine.generate(build_request(**fields))
+    return np.asarray(result.images[0].image, dtype=int), result
+
+
+def test_tags_are_parsed_and_removed():
+    assert extract_tags("a cat <lora:style:0.8>, sunny <lora:b>") == ("a cat , sunny", [("style", 0.8), ("b", 1.0)])
+    assert extract_tags("plain") == ("plain", [])
+
+
+def test_weight_zero_has_no_effect_and_weights_scale(engine, sd1_dir, loras):
+    folder, style, _ = loras
+    base, _ = pixels(engine, sd1_dir)
+    off, _ = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 0.0}])
+    half, _ = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 0.5}])
+    full, result = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 1.0}])
+    assert np.array_equal(off, base)
+    assert 0 < np.abs(half - base).mean() < np.abs(full - base).mean()
+    assert "Lora hashes: \"style: " in result.images[0].infotext
+    again, _ = pixels(engine, sd1_dir)  # no LoRA asked: the exact base weights are back
+    assert np.array_equal(again, base)
+
+
+def test_prompt_tag_equals_the_option_and_is_not_encoded(engine, sd1_dir, loras):
+    folder, style, _ = loras
+    by_option, _ = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 0.7}])
+    by_tag, result = pixels(engine, sd1_dir, prompt="a red circle <lora:style:0.7>", lora_dir=str(folder))
+    assert np.array_equal(by_option, by_tag)
+    assert result.images[0].infotext.startswith("a red circle <lora:style:0.7>")  # the tag stays in the metadata
+
+
+def test_two_loras_combine(engine, sd1_dir, loras):
+    folder, style, other = loras
+    one, _ = pixels(engine, sd1_dir, loras=[{"path": str(style)}])
+    both, result = pixels(engine, sd1_dir, loras=[{"path": str(style)}, {"path": str(other), "weight": 0.8}])
+    assert not np.array_equal(one, both)
+    assert [name for name, _, _ in result.resolved.loras] == ["style", "other"]
+
+
+def test_missing_wrong_base_and_pickle_loras_are_refused(engine, sd1_dir, loras, tmp_path):
+    folder, style, _ = loras
+    with pytest.raises(UsageError, match="lora: LoRA 'nope' not found.*other, style"):
+        pixels(engine, sd1_dir, prompt="x <lora:nope>", lora_dir=str(folder))
+    tensors = load_file(style)
+    key = next(k for k in tensors if k.endswith("lora.up.weight") or k.endswith("lora_B.weight"))
+    tensors[key] = torch.zeros(tensors[key].shape[0] + 8, tensors[key].shape[1])
+    wrong = tmp_path / "wrong.safetensors"
+    save_file(tensors, wrong)
+    with pytest.raises(UsageError, match="does not fit .*size mismatch"):
+        pixels(engine, sd1_dir, loras=[{"path": str(wrong)}])
+    base, _ = pixels(engine, sd1_dir)
+    assert base.std() > 0  # the model still works after the refused file
+    pickled = tmp_path / "pickled.safetensors"
+    torch.save(load_file(style), pickled)
+    with pytest.raises(UsageError, match="pickle"):
+        pixels(engine, sd1_dir, loras=[{"path": str(pickled)}])
+
+
+def test_cli_lora_option(sd1_dir, loras, tmp_path):
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+
+    folder, style, _ = loras
+    result = CliRunner().invoke(app, ["generate", "a red circle", "--model", str(sd1_dir), "--steps", "2", "-W", "32",
+                                      "-H", "32", "--lora", f"{style}:0.6", "-o", str(tmp_path / "x.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "style: " in result.stdout
+    bad = CliRunner().invoke(app, ["generate", "x", "--model", str(sd1_dir), "--lora", "missing.safetensors"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: lora:")
+
+
+def test_kohya_file_gives_the_same_image_as_the_diffusers_file(engine, sd1_dir, loras, tmp_path):
+    """The same weights in kohya's layout (lora_unet_*, lora_down/lora_up/alpha) load to the same adapter."""
+    from sdlab.engine.lora_kohya import diffusers_to_kohya
+
+    folder, style, _ = loras
+    kohya = diffusers_to_kohya(load_file(style))
+    assert all(k.startswith("lora_unet_") for k in kohya)
+    assert any(k.endswith(".alpha") for k in kohya) and any(k.endswith(".lora_up.weight") for k in kohya)
+    path = tmp_path / "style_kohya.safetensors"
+    save_file(kohya, path)
+    from_diffusers, _ = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 0.8}])
+    from_kohya, _ = pixels(engine, sd1_dir, loras=[{"path": str(path), "weight": 0.8}])
+    assert np.abs(from_kohya - from_diffusers).max() <= 1
+    base, _ = pixels(engine, sd1_dir)
+    assert np.abs(from_kohya - base).mean() > 1  # the adapter really applied
