@@ -122,3 +122,64 @@ def test_kohya_file_gives_the_same_image_as_the_diffusers_file(engine, sd1_dir, 
     assert np.abs(from_kohya - from_diffusers).max() <= 1
     base, _ = pixels(engine, sd1_dir)
     assert np.abs(from_kohya - base).mean() > 1  # the adapter really applied
+
+
+def test_fuse_matches_unfused_and_unfuse_restores_the_base(sd1_dir, loras):
+    from sdlab.engine.engine import Engine
+
+    engine = Engine()  # its own model: this test compares raw weights
+    folder, style, _ = loras
+    base_image, _ = pixels(engine, sd1_dir)
+    unet = engine.models.get(str(sd1_dir)).pipe.unet
+    original = {k: v.clone() for k, v in unet.state_dict().items()}
+    unfused, _ = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 0.8}])
+    fused, _ = pixels(engine, sd1_dir, loras=[{"path": str(style), "weight": 0.8}], fuse_loras=True)
+    assert np.abs(fused - unfused).max() <= 2
+    after, _ = pixels(engine, sd1_dir)  # no LoRA: unfused and unloaded
+    assert np.abs(after - base_image).max() <= 1
+    restored = unet.state_dict()
+    worst = max(float((restored[k] - v).abs().max()) for k, v in original.items() if k in restored)
+    assert worst < 1e-5, worst  # unfusing subtracts what fusing added: equal to float rounding
+
+
+def test_loras_command_reads_format_rank_base_and_triggers(loras, tmp_path):
+    import json as jsonlib
+
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+    from sdlab.engine.lora_kohya import diffusers_to_kohya
+
+    folder, style, _ = loras
+    listing = tmp_path / "loras"
+    listing.mkdir()
+    (listing / "style.safetensors").write_bytes(style.read_bytes())
+    meta = {"ss_base_model_version": "sd_v1", "ss_network_dim": "4",
+            "ss_tag_frequency": jsonlib.dumps({"10_sks": {"sks star": 15, "red": 3}})}
+    save_file(diffusers_to_kohya(load_file(style)), listing / "kohya.safetensors", metadata=meta)
+    (listing / "broken.safetensors").write_bytes(b"\x00" * 4)
+    result = CliRunner().invoke(app, ["loras", str(listing), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in jsonlib.loads(result.stdout)}
+    assert rows["style"]["format"] == "diffusers" and rows["style"]["rank"] == 4
+    assert rows["kohya"]["format"] == "kohya" and rows["kohya"]["base"] == "sd_v1"
+    assert rows["kohya"]["triggers"][0] == "sks star"
+    assert rows["broken"]["format"] in ("not safetensors",) or rows["broken"]["format"].startswith("unreadable")
+    assert CliRunner().invoke(app, ["loras", str(tmp_path / "none")]).exit_code == 2
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "kohya"])
+def test_modules_that_cannot_be_applied_are_named(engine, sd1_dir, loras, tmp_path, layout):
+    from sdlab.engine.lora_kohya import diffusers_to_kohya
+
+    folder, style, _ = loras
+    tensors = load_file(style)
+    tensors["unet.mid_block.nonexistent.to_q.lora.down.weight"] = torch.zeros(4, 16)
+    tensors["unet.mid_block.nonexistent.to_q.lora.up.weight"] = torch.zeros(16, 4)
+    path = tmp_path / f"extra_{layout}.safetensors"
+    save_file(diffusers_to_kohya(tensors) if layout == "kohya" else tensors, path)
+    modules = len({key.split(".lora")[0] for key in tensors})
+    _, result = pixels(engine, sd1_dir, loras=[{"path": str(path)}])
+    assert result.warnings == [f"lora: 1 of {modules} modules of {path.name} could not be applied: unet/mid_block_nonexistent_to_q"]
+    _, clean = pixels(engine, sd1_dir, loras=[{"path": str(style)}])
+    assert clean.warnings == []

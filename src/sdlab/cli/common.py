@@ -89,6 +89,7 @@ AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle 
 Image = Annotated[Path, typer.Option("--image", "-i", help="Input image (PNG, JPEG or WEBP).")]
 Strength = Annotated[Optional[float], typer.Option("--strength", help="0 keeps the input unchanged, 1 ignores it.")]
 Lora = Annotated[Optional[list[str]], typer.Option("--lora", help="LoRA file or name, FILE[:WEIGHT]; repeat for several.")]
+FuseLoras = Annotated[bool, typer.Option("--fuse-loras", help="Bake the LoRAs into the weights for faster steps.")]
 LoraDir = Annotated[Optional[str], typer.Option("--lora-dir", help="Folder for <lora:NAME:WEIGHT> prompt tags (default $SDLAB_LORAS).")]
 
 

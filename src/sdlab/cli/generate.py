@@ -103,7 +103,8 @@ class _progress:
 def _options(**kw: Any) -> dict[str, Any]:
     """CLI names -> request fields."""
     renames = {"negative": "negative_prompt", "only_masked": "inpaint_only_masked", "padding": "inpaint_padding"}
-    flags = ("attention_slicing", "vae_slicing", "vae_tiling", "cpu_offload", "safety_checker", "allow_pickle")
+    flags = ("attention_slicing", "vae_slicing", "vae_tiling", "cpu_offload", "safety_checker", "allow_pickle",
+             "fuse_loras")
     out = {renames.get(k, k): v for k, v in kw.items()}
     loras = out.pop("lora", None)
     if loras:
@@ -126,7 +127,7 @@ def generate(
     from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
-    lora: c.Lora = None, lora_dir: c.LoraDir = None,
+    lora: c.Lora = None, lora_dir: c.LoraDir = None, fuse_loras: c.FuseLoras = False,
 ) -> None:
     """Text-to-image.
 
@@ -154,7 +155,7 @@ def img2img(
     from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
-    lora: c.Lora = None, lora_dir: c.LoraDir = None,
+    lora: c.Lora = None, lora_dir: c.LoraDir = None, fuse_loras: c.FuseLoras = False,
 ) -> None:
     """Image-to-image: noise the input by --strength, then denoise towards the prompt.
 
@@ -183,7 +184,7 @@ def inpaint(
     from_image: c.FromImage = None, device: c.Device = "auto", dtype: c.Dtype = "auto",
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
-    lora: c.Lora = None, lora_dir: c.LoraDir = None,
+    lora: c.Lora = None, lora_dir: c.LoraDir = None, fuse_loras: c.FuseLoras = False,
 ) -> None:
     """Inpainting: regenerate the masked area, keep every other pixel.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -92,3 +92,38 @@ def info(
             c.print_json(parse_infotext(text))
         else:
             typer.echo(text)
+
+
+def loras(
+    folder: Annotated[Optional[Path], typer.Argument(help="Folder of LoRA files (default $SDLAB_LORAS).")] = None,
+    as_json: c.AsJson = False,
+) -> None:
+    """List LoRA files with their format, rank, base model and trigger words (read from the headers only).
+
+    Examples:\n
+      sdlab loras ./loras\n
+      sdlab loras --json
+    """
+    from sdlab.engine.lora import lora_dir
+    from sdlab.engine.lora_info import describe
+    from sdlab.errors import SdlabError, UsageError
+
+    with c.user_errors():
+        where = folder or lora_dir(None)
+        if not where.is_dir():
+            raise UsageError("folder", f"{where} is not a folder")
+        rows = []
+        for path in sorted(p for p in where.iterdir() if p.is_file() and p.suffix in (".safetensors", ".ckpt", ".pt")):
+            try:
+                rows.append(describe(path).as_dict())
+            except SdlabError as exc:
+                rows.append({"name": path.stem, "format": f"unreadable ({exc})", "rank": None, "base": "",
+                             "triggers": [], "path": str(path)})
+        if as_json:
+            c.print_json(rows)
+            return
+        for row in rows:
+            triggers = ", ".join(row["triggers"]) or "-"
+            typer.echo(f"{row['name']:<24} {row['format']:<10} rank {row['rank'] or '?':<4} {row['base']:<26} triggers: {triggers}")
+        if not rows:
+            typer.echo(f"no LoRA files in {where}", err=True)

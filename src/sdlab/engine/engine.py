@@ -50,8 +50,9 @@ class Engine:
         wanted += [(lora.resolve(name, folder), weight) for name, weight in tags]
         model = self.load(request)
         warnings: list[str] = []
-        resolved = dataclasses.replace(_resolve(request, model, init),
-                                       loras=tuple(lora.apply(model, wanted, request.allow_pickle)))
+        applied, lora_warnings = lora.apply(model, wanted, request.allow_pickle, request.fuse_loras)
+        warnings += lora_warnings
+        resolved = dataclasses.replace(_resolve(request, model, init), loras=tuple(applied))
         if init is not None:
             init = _fit(init, resolved, "image", warnings).convert("RGB")
         if mask is not None:

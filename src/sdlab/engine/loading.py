@@ -56,6 +56,8 @@ class LoadedModel:
     _hash: str | None = None
     safety: tuple | None = None  # (checker, feature extractor), loaded on first use
     loras: set = field(default_factory=set)  # adapter names loaded into the pipelines' modules
+    fused: tuple = ()  # (adapter, weight) pairs currently baked into the weights
+    lora_warnings: dict = field(default_factory=dict)  # adapter -> what of its file could not be applied
 
     @property
     def model_hash(self) -> str:

@@ -35,28 +35,98 @@ def resolve(name: str, folder: Path) -> Path:
                          + (f"; there: {', '.join(known)}" if known else ""), argument="lora")
 
 
-def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False) -> list[tuple[str, str, float]]:
+def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False,
+          fuse: bool = False) -> tuple[list[tuple[str, str, float]], list[str]]:
     """Make exactly `wanted` active on the model's pipelines with their weights; load each file once.
 
-    Returns (name, A1111 short hash, weight) per LoRA for the metadata.
+    With `fuse`, the active adapters are baked into the base weights (faster steps); a later request
+    with other adapters or weights unfuses first. Returns (name, A1111 short hash, weight) per LoRA, and
+    warnings naming what of these files could not be applied.
     """
     pipe = model.pipe
-    names, weights, records = [], [], []
+    names, weights, records, notes = [], [], [], []
     for path, weight in wanted:
         short, full = file_hashes(path)
         adapter = f"lora_{full[:16]}"
         if adapter not in model.loras:
             _load(pipe, path, adapter, model.source.name, allow_pickle)
             model.loras.add(adapter)
+            model.lora_warnings[adapter] = unapplied_report(pipe, path, adapter)
         names.append(adapter)
         weights.append(weight)
+        if model.lora_warnings.get(adapter):
+            notes.append(model.lora_warnings[adapter])
         records.append((path.stem, full[:12], weight))
+    target = tuple(zip(names, weights)) if fuse else ()
+    if model.fused and model.fused != target:
+        pipe.unfuse_lora()
+        model.fused = ()
+    if model.fused:
+        return records, notes  # already baked in exactly as asked
     if names:
         pipe.set_adapters(names, weights)
+        if fuse:
+            pipe.fuse_lora(adapter_names=names)
+            model.fused = target
     elif model.loras:
         pipe.unload_lora_weights()  # back to the exact base weights
         model.loras.clear()
-    return records
+    return records, notes
+
+
+_DOWN_SUFFIXES = (".lora_down.weight", ".lora.down.weight", ".lora_A.weight", ".lora_linear_layer.down.weight")
+_COMPONENTS = (("lora_unet_", "unet"), ("lora_te1_", "text_encoder"), ("lora_te2_", "text_encoder_2"),
+               ("lora_te_", "text_encoder"), ("unet.", "unet"), ("text_encoder_2.", "text_encoder_2"),
+               ("text_encoder.", "text_encoder"))
+
+
+def _canonical(component: str, path: str) -> str:
+    return f"{component}/{path.replace('.', '_').removeprefix('text_model_')}"
+
+
+def file_modules(path: Path) -> set[str]:
+    """The modules a LoRA file adapts, as component/module_path_with_underscores."""
+    from sdlab.engine.formats import safetensors_header
+
+    modules = set()
+    for key in safetensors_header(path):
+        suffix = next((s for s in _DOWN_SUFFIXES if key.endswith(s)), None)
+        if suffix is None:
+            continue
+        module = key[: -len(suffix)]
+        for prefix, component in _COMPONENTS:
+            if module.startswith(prefix):
+                modules.add(_canonical(component, module[len(prefix):]))
+                break
+        else:
+            modules.add(_canonical("unet", module))
+    return modules
+
+
+def applied_modules(pipe, adapter: str) -> set[str]:
+    """The modules of the pipeline that carry `adapter` after loading."""
+    found = set()
+    for component in ("unet", "text_encoder", "text_encoder_2"):
+        model = getattr(pipe, component, None)
+        for name, module in model.named_modules() if model is not None else ():
+            layers = getattr(module, "lora_A", None)
+            if isinstance(layers, dict) or hasattr(layers, "keys"):
+                if adapter in layers.keys():
+                    found.add(_canonical(component, name))
+    return found
+
+
+def unapplied_report(pipe, path: Path, adapter: str) -> str | None:
+    """A warning naming the file's modules that did not land in the model (diffusers skips them silently)."""
+    if detect_format(path) is not FileFormat.safetensors:
+        return None
+    wanted, applied = file_modules(path), applied_modules(pipe, adapter)
+    if len(applied) >= len(wanted):
+        return None
+    missing = sorted(wanted - applied)
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    names = f": {shown}" if missing and len(missing) <= len(wanted) - len(applied) else ""
+    return f"lora: {len(wanted) - len(applied)} of {len(wanted)} modules of {path.name} could not be applied{names}"
 
 
 def _load(pipe, path: Path, adapter: str, model_name: str, allow_pickle: bool) -> None:

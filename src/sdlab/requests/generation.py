@@ -65,6 +65,7 @@ class GenerationRequest(BaseModel):
     # adapters (also `<lora:NAME:WEIGHT>` in the prompt, looked up in lora_dir)
     loras: tuple[LoraRef, ...] = ()
     lora_dir: str | None = Field(None, description="folder for <lora:NAME> tags (default $SDLAB_LORAS)")
+    fuse_loras: bool = Field(False, description="bake the LoRAs into the weights for speed (undone when they change)")
     # loading, device, memory
     config: str | None = Field(None, description="diffusers folder or hub id giving the architecture of a single-file model")
     allow_pickle: bool = False
