@@ -183,3 +183,22 @@ def test_modules_that_cannot_be_applied_are_named(engine, sd1_dir, loras, tmp_pa
     assert result.warnings == [f"lora: 1 of {modules} modules of {path.name} could not be applied: unet/mid_block_nonexistent_to_q"]
     _, clean = pixels(engine, sd1_dir, loras=[{"path": str(style)}])
     assert clean.warnings == []
+
+
+def test_sdxl_lora(engine, sdxl_dir, tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(sdxl_dir)
+    torch.manual_seed(3)
+    pipe.unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v"]))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    StableDiffusionXLPipeline.save_lora_weights(tmp_path, unet_lora_layers=layers, weight_name="xl.safetensors")
+    path = tmp_path / "xl.safetensors"
+    base, _ = pixels(engine, sdxl_dir)
+    off, _ = pixels(engine, sdxl_dir, loras=[{"path": str(path), "weight": 0.0}])
+    on, result = pixels(engine, sdxl_dir, loras=[{"path": str(path), "weight": 1.0}])
+    assert np.array_equal(off, base) and np.abs(on - base).mean() > 1
+    assert result.warnings == []
