@@ -1,0 +1,1 @@
+"""LoRA training: data, loop, and the files it writes."""
