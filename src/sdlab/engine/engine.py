@@ -137,7 +137,7 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, seeds: list[i
     """One batch through the pipeline; noise comes from CPU generators so a seed means the same everywhere."""
     generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
-    def on_step(p, step: int, timestep, tensors: dict) -> dict:
+    def on_step(p, step: int, _timestep, tensors: dict) -> dict:
         if progress is not None:
             progress(step + 1, p.num_timesteps)
         if cancel is not None and cancel.is_set():

@@ -58,6 +58,7 @@ class LoadedModel:
     loras: set = field(default_factory=set)  # adapter names loaded into the pipelines' modules
     fused: tuple = ()  # (adapter, weight) pairs currently baked into the weights
     lora_warnings: dict = field(default_factory=dict)  # adapter -> what of its file could not be applied
+    lora_hashes: dict = field(default_factory=dict)  # (path, size, mtime) -> SHA-256
 
     @property
     def model_hash(self) -> str:
@@ -100,13 +101,18 @@ def _defaults(family: Family, folder: Path | None) -> dict:
     return defaults
 
 
+def model_key(model: str | None, device: str = "auto", dtype: str = "auto", config: str | None = None) -> tuple:
+    """What identifies a loaded model: (source, device, dtype, config)."""
+    source = resolve_source(model)
+    torch_device = pick_device(device)
+    return source, str(torch_device), pick_dtype(dtype, torch_device), config
+
+
 def load_model(model: str | None, device: str = "auto", dtype: str = "auto", config: str | None = None,
                allow_pickle: bool = False) -> LoadedModel:
     """Load `model` (None = embedded) onto a device; raise ModelLoadError with the fix when it cannot be read."""
-    source = resolve_source(model)
-    torch_device = pick_device(device)
-    torch_dtype = pick_dtype(dtype, torch_device)
-    key = (source, str(torch_device), torch_dtype, config)
+    key = model_key(model, device, dtype, config)
+    source, torch_device, torch_dtype = key[0], torch.device(key[1]), key[2]
     folder: Path | None = None
     try:
         if source.kind in (SourceKind.embedded, SourceKind.folder):
@@ -204,9 +210,7 @@ class ModelCache:
 
     def get(self, model: str | None, device: str = "auto", dtype: str = "auto", config: str | None = None,
             allow_pickle: bool = False) -> LoadedModel:
-        source = resolve_source(model)
-        torch_device = pick_device(device)
-        key = (source, str(torch_device), pick_dtype(dtype, torch_device), config)
+        key = model_key(model, device, dtype, config)
         if self._current is not None and self._current.key == key:
             return self._current
         self.clear()

@@ -16,8 +16,7 @@ TAG = re.compile(r"<lora:([^:>]+)(?::\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*)?(?::[^>]*
 def extract_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
     """The prompt without its <lora:...> tags (what the text encoder sees), and the tags' (name, weight)."""
     tags = [(m.group(1).strip(), float(m.group(2)) if m.group(2) else 1.0) for m in TAG.finditer(prompt)]
-    clean = " ".join(TAG.sub(" ", prompt).split(" ")).strip()
-    return re.sub(r" {2,}", " ", clean), tags
+    return re.sub(r" {2,}", " ", TAG.sub(" ", prompt)).strip(), tags
 
 
 def lora_dir(explicit: str | None) -> Path:
@@ -46,7 +45,7 @@ def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False,
     pipe = model.pipe
     names, weights, records, notes = [], [], [], []
     for path, weight in wanted:
-        short, full = file_hashes(path)
+        full = _sha256(model, path)
         adapter = f"lora_{full[:16]}"
         if adapter not in model.loras:
             _load(pipe, path, adapter, model.source.name, allow_pickle)
@@ -72,6 +71,15 @@ def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False,
         pipe.unload_lora_weights()  # back to the exact base weights
         model.loras.clear()
     return records, notes
+
+
+def _sha256(model, path: Path) -> str:
+    """The file's SHA-256, computed once per (path, size, modification time) for this model."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in model.lora_hashes:
+        model.lora_hashes[key] = file_hashes(path)[1]
+    return model.lora_hashes[key]
 
 
 _DOWN_SUFFIXES = (".lora_down.weight", ".lora.down.weight", ".lora_A.weight", ".lora_linear_layer.down.weight")

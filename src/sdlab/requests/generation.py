@@ -7,10 +7,8 @@ Fields left as None mean "the model's default" and are resolved by the engine
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sdlab.errors import UsageError
@@ -173,12 +171,3 @@ def usage_error_from(exc: ValidationError) -> UsageError:
     if error.get("type") == "extra_forbidden":
         message = f"unknown option; valid options: {', '.join(sorted(GenerationRequest.model_fields))}"
     return UsageError(argument, message)
-
-
-def image_label(value: Any) -> str:
-    """How an image argument is named in messages and metadata."""
-    if isinstance(value, (str, Path)):
-        return str(value)
-    if isinstance(value, Image.Image):
-        return f"<image {value.width}x{value.height}>"
-    return type(value).__name__

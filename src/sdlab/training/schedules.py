@@ -16,19 +16,6 @@ def one_cycle_lr(step: int, total: int, peak: float, warmup: float = 0.1, floor:
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def cosine_lr(step: int, total: int, peak: float, warmup_steps: int = 0) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine decay to zero (Loshchilov & Hutter 2017, SGDR)."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
-    return peak * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def constant_lr(step: int, total: int, peak: float, warmup_steps: int = 0) -> float:
-    """Linear warm-up over `warmup_steps`, then constant."""
-    return peak * (step + 1) / warmup_steps if step < warmup_steps else peak
-
-
 def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
     """Per-sample loss weights min(SNR, gamma) / SNR for epsilon prediction (Hang et al. 2023, Min-SNR)."""
     alpha_bar = alphas_cumprod.to(timesteps.device)[timesteps]
