@@ -28,15 +28,20 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="diffusers")
 
 
-def engine():
-    """The process's engine, with the libraries' own loading bars off (the CLI draws its own)."""
+def library_bars_off() -> None:
+    """Turn off diffusers' and transformers' own loading bars (the CLI draws its own)."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    from sdlab.api import default_engine
-
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
+
+
+def engine():
+    """The process's engine, with the libraries' own loading bars off."""
+    from sdlab.api import default_engine
+
+    library_bars_off()
     return default_engine()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sdlab.cli import demo, evaluate, generate, inspect, train
+from sdlab.cli import demo, evaluate, generate, inspect, train, train_lora
 from sdlab.cli.common import quiet_libraries
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command()(inspect.info)
 app.command()(inspect.loras)
 app.command()(demo.demo)
 app.command(name="train-base")(train.train_base)
+app.command(name="train-lora")(train_lora.train_lora)
 app.add_typer(evaluate.app, name="eval")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from sdlab.atomic import write_bytes
 from sdlab.errors import UsageError
 
 #: Formats sdlab opens; Pillow detects the format from the bytes, not the extension.
@@ -45,26 +45,13 @@ def read_parameters(path: Path) -> str | None:
 
 
 def save_png(image: Image.Image, path: Path, parameters: str | None = None, overwrite: bool = False) -> Path:
-    """Write `image` as a PNG at `path` via a temp file; refuse to replace an existing file unless `overwrite`."""
+    """Write `image` as a PNG at `path` atomically; refuse to replace an existing file unless `overwrite`."""
     info = PngImagePlugin.PngInfo()
     if parameters:
         info.add_text("parameters", parameters)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sdlab-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG", pnginfo=info)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic, and fails if the name is taken
-            except FileExistsError:
-                raise UsageError("output", f"{path} exists; pass --overwrite to replace it or choose another name") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return write_bytes(path, buffer.getvalue(), overwrite=overwrite)
 
 
 def next_free_path(folder: Path, seed: int, suffix: str = ".png") -> Path:

@@ -157,7 +157,7 @@ def build_request(**fields: Any) -> GenerationRequest:
         raise usage_error_from(exc) from None
 
 
-def usage_error_from(exc: ValidationError) -> UsageError:
+def usage_error_from(exc: ValidationError, model: type[BaseModel] = GenerationRequest) -> UsageError:
     """The first problem of a pydantic ValidationError as a UsageError naming the argument."""
     error = exc.errors()[0]
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -169,5 +169,5 @@ def usage_error_from(exc: ValidationError) -> UsageError:
     else:
         argument = "request"
     if error.get("type") == "extra_forbidden":
-        message = f"unknown option; valid options: {', '.join(sorted(GenerationRequest.model_fields))}"
+        message = f"unknown option; valid options: {', '.join(sorted(model.model_fields))}"
     return UsageError(argument, message)

@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, StableDiffusionPipeline
@@ -30,6 +29,7 @@ from sdlab.errors import UsageError
 from sdlab.training.base.architecture import NOISE_SCHEDULE, build_scheduler, build_text_encoder, build_unet, build_vae
 from sdlab.training.base.config import BaseTrainConfig
 from sdlab.training.base.tokenizer import BOS, EOS, learn_merges, write_clip_tokenizer
+from sdlab.training.images import to_tensor
 from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, save_state
 from sdlab.training.schedules import min_snr_weights, one_cycle_lr
 from sdlab.world.palette import ALL_SHAPES, BASE_SHAPES
@@ -38,12 +38,6 @@ from sdlab.world.render import caption, render, sample_scene
 CHECKPOINT = "checkpoint.safetensors"
 MODEL_DEFAULTS = {"size": 64, "cfg": 5.0, "steps": 20, "sampler": "DPM++ 2M"}
 LATENT_CACHE = "latents.safetensors"
-
-
-def to_tensor(images) -> torch.Tensor:
-    """PIL images -> float tensor in [-1, 1], shape (N, 3, H, W)."""
-    array = np.stack([np.asarray(im, dtype=np.float32) for im in images])
-    return torch.from_numpy(array).permute(0, 3, 1, 2) / 127.5 - 1
 
 
 def step_rng(seed: int, stage: str, step: int) -> random.Random:
