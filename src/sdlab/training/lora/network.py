@@ -53,7 +53,16 @@ def restore(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
             param.copy_(tensors[name])
 
 
-def adapter_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter as peft saves it: `<module path>.lora_A.weight` / `.lora_B.weight` (adapter name dropped)."""
-    return {name.replace(f".{ADAPTER}.", "."): p.detach().float().cpu().contiguous()
-            for name, p in named_lora(module).items()}
+def adapter_state(module: torch.nn.Module, component: str) -> dict[str, torch.Tensor]:
+    """The adapter as peft saves it: `<module path>.lora_A.weight` / `.lora_B.weight` (adapter name dropped).
+
+    Text-encoder paths always start with `text_model.`, as in every LoRA file in circulation (transformers 5
+    dropped that level from CLIPTextModel; A1111, ComfyUI and older diffusers still expect it).
+    """
+    state = {}
+    for name, p in named_lora(module).items():
+        key = name.replace(f".{ADAPTER}.", ".")
+        if component != "unet" and not key.startswith("text_model."):
+            key = "text_model." + key
+        state[key] = p.detach().float().cpu().contiguous()
+    return state

@@ -220,7 +220,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     save_checkpoint(request.steps)  # lets a later --resume extend a constant-schedule run
 
     if rt.is_main:
-        parts = {name: network.adapter_state(components[name]) for name in trainable}
+        parts = {name: network.adapter_state(components[name], name) for name in trainable}
         meta = training_metadata(request, base.family, train, base.name, resolution, request.steps, started,
                                  rt.processes)
         write_lora(output, parts, configs, request.lora_alpha, request.output_format, meta,
