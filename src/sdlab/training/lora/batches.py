@@ -45,10 +45,19 @@ class Plan:
         rng.shuffle(batches)
         return batches
 
-    def micro_batch(self, index: int) -> list[int]:
-        """The example indices of global micro-batch number `index` (counting from the start of training)."""
+    def micro_batch(self, index: int, epochs: dict[int, list[list[int]]] | None = None) -> list[int]:
+        """The example indices of global micro-batch number `index` (counting from the start of training).
+
+        `epochs`, if given, memoises epoch orders for the caller (one training run).
+        """
         per_epoch = self.batches_per_epoch()
-        return self.epoch(index // per_epoch)[index % per_epoch]
+        epoch = index // per_epoch
+        if epochs is None:
+            return self.epoch(epoch)[index % per_epoch]
+        if epoch not in epochs:
+            epochs.clear()
+            epochs[epoch] = self.epoch(epoch)
+        return epochs[epoch][index % per_epoch]
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,15 @@ class Encoder:
     cache_text: bool
     _latents: dict = field(default_factory=dict)
     _texts: dict = field(default_factory=dict)
+    _vae_dtype: torch.dtype | None = None
+
+    def __post_init__(self) -> None:
+        self._vae_dtype = self.pipe.vae.dtype  # diffusers walks every module to answer this: ask once
 
     @torch.no_grad()
     def _encode_images(self, examples: list[Example], bucket: tuple[int, int], flips: list[bool]) -> torch.Tensor:
         vae = self.pipe.vae
-        pixels = to_tensor([load(e, bucket, f) for e, f in zip(examples, flips)]).to(self.device, vae.dtype)
+        pixels = to_tensor([load(e, bucket, f) for e, f in zip(examples, flips)]).to(self.device, self._vae_dtype)
         return (vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor).float()
 
     def latents(self, examples: list[Example], bucket: tuple[int, int], flips: list[bool]) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 
@@ -28,7 +30,9 @@ def attach(components: dict[str, torch.nn.Module], request: LoraTrainRequest,
         targets = UNET_TARGETS[request.unet_targets] if name == "unet" else TEXT_ENCODER_TARGETS
         config = LoraConfig(r=request.rank, lora_alpha=request.lora_alpha, target_modules=list(targets),
                             init_lora_weights=True)
-        inject_adapter_in_model(config, module, adapter_name=ADAPTER)
+        with warnings.catch_warnings():  # transformers models carry an empty peft_config attribute; peft warns about it
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            inject_adapter_in_model(config, module, adapter_name=ADAPTER)
         params = [p for name, p in module.named_parameters() if ".lora_" in name]
         for p in params:
             p.requires_grad_(True)

@@ -108,6 +108,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     optimizer = rt.accelerator.prepare(make_optimizer(request, trainable))
     noise_schedule = base.noise_schedule
     v_prediction = noise_schedule.config.prediction_type == "v_prediction"
+    unet_dtype = pipe.unet.dtype  # diffusers walks every module to answer this: ask once
     encoder = Encoder(pipe, sdxl, rt.device, request.cache_latents, request.caches_text)
     signature = {**request.run_signature(), "global_batch": plan.size}
 
@@ -154,7 +155,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
         extra = {}
         if sdxl:
             extra["added_cond_kwargs"] = {"text_embeds": text.pooled, "time_ids": sdxl_time_ids(bucket, len(captions), rt.device)}
-        prediction = pipe.unet(noisy.to(pipe.unet.dtype), timesteps, text.hidden, **extra).sample.float()
+        prediction = pipe.unet(noisy.to(unet_dtype), timesteps, text.hidden, **extra).sample.float()
         target = noise_schedule.get_velocity(latents, noise, timesteps) if v_prediction else noise
         return F.mse_loss(prediction, target, reduction="none").mean(dim=(1, 2, 3))
 
@@ -163,6 +164,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     bar = tqdm(total=request.steps, initial=start, desc="train-lora", disable=not rt.is_main, file=sys.stderr,
                mininterval=1, dynamic_ncols=True)
     losses: list[float] = []
+    epochs: dict[int, list[list[int]]] = {}
     for name in trainable:
         components[name].train()
     for step in range(start, request.steps):
@@ -171,7 +173,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
         step_loss = torch.zeros((), device=rt.device)
         for micro in range(request.gradient_accumulation):
             index = step * request.gradient_accumulation + micro
-            members = plan.micro_batch(index)
+            members = plan.micro_batch(index, epochs)
             bucket = plan.buckets[members[0]]
             mine = slice(rt.rank * request.batch_size, (rt.rank + 1) * request.batch_size)
             latent_shape = (pipe.unet.config.in_channels, bucket[1] // base.vae_scale, bucket[0] // base.vae_scale)
