@@ -240,3 +240,15 @@ def test_bad_data_and_models(data, sd1_dir, sd1_inpaint_dir, tmp_path):
     assert out.read_bytes() == b"keep me"
     with pytest.raises(UsageError, match="no checkpoint to resume"):
         train_lora(request(data, sd1_dir, tmp_path / "new.safetensors", resume=True))
+
+
+def test_cli_trains_and_reports(data, sd1_dir, tmp_path):
+    out = tmp_path / "cli.safetensors"
+    args = ["train-lora", str(data), "-m", str(sd1_dir), "-o", str(out), "--rank", "2", "--steps", "2",
+            "--resolution", "32", "--format", "diffusers"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out} (2 steps" in result.output
+    assert any(k.startswith("unet.") and ".lora_A." in k for k in tensors(out))
+    again = CliRunner().invoke(app, args)  # the output exists and --overwrite was not given
+    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output

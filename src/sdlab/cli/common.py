@@ -26,6 +26,8 @@ def quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="diffusers")
+    # peft, when diffusers loads a LoRA into a transformers text encoder (which carries an empty peft_config).
+    warnings.filterwarnings("ignore", message="Already found a `peft_config`")
 
 
 def library_bars_off() -> None:
