@@ -87,17 +87,22 @@ def _unet_output(pipe, seed=0):
         return pipe.unet(latents, torch.tensor([500]), text).sample
 
 
-@pytest.mark.parametrize("alpha", [None, 8.0])
-def test_kohya_and_diffusers_files_load_in_plain_diffusers_to_the_same_model(data, sd1_dir, tmp_path, alpha):
+@pytest.mark.parametrize("alpha, targets", [(None, "transformer"), (8.0, "all")])
+def test_kohya_and_diffusers_files_load_in_plain_diffusers_to_the_same_model(data, sd1_dir, tmp_path, alpha, targets):
     from diffusers import StableDiffusionPipeline
+
+    from sdlab.engine.lora import unapplied_report
 
     outputs = []
     for fmt in ("kohya", "diffusers"):
         out = tmp_path / f"{fmt}.safetensors"
-        train_lora(request(data, sd1_dir, out, output_format=fmt, alpha=alpha, unet_lr=1e-2))
+        train_lora(request(data, sd1_dir, out, output_format=fmt, alpha=alpha, unet_lr=1e-2, unet_targets=targets))
         pipe = StableDiffusionPipeline.from_pretrained(sd1_dir)
         base = _unet_output(pipe)
-        pipe.load_lora_weights(str(out))
+        pipe.load_lora_weights(str(out), adapter_name="trained")
+        assert unapplied_report(pipe, out, "trained") is None  # every module, conv layers included, landed
+        if targets == "all":
+            assert hasattr(pipe.unet.down_blocks[0].resnets[0].conv1, "lora_A")
         outputs.append(_unet_output(pipe))
     assert (outputs[0] - base).abs().max() > 1e-4  # the LoRA does something
     assert (outputs[0] - outputs[1]).abs().max() < 1e-5  # alpha/rank survives both layouts

@@ -77,6 +77,7 @@ def subject(
     rank: Annotated[Optional[list[int]], typer.Option(help="LoRA rank; repeat for a grid (default 4 and 8).")] = None,
     steps: Annotated[Optional[list[int]], typer.Option(help="Training steps; repeat for a grid (default 150, 300, 600).")] = None,
     lr: Annotated[float, typer.Option(help="Learning rate (UNet; the text encoder gets half).")] = 3e-3,
+    targets: Annotated[str, typer.Option(help="UNet layers with LoRA: attention, transformer or all (with ResNet convs).")] = "all",
     per_prompt: Annotated[int, typer.Option(help="Images per test prompt (6 prompts).")] = 4,
 ) -> None:
     """The LoRA subject exercise: teach the embedded model "a sks star" from 15 images, judge identity and fidelity.
@@ -99,6 +100,6 @@ def subject(
         for name, values in (("rank", rank or []), ("steps", steps or []), ("per-prompt", [per_prompt])):
             if any(v < 1 for v in values):
                 raise UsageError(name, f"must be at least 1, got {min(values)}")
-        rows = subject_grid(c.engine(), Path(output), rank or [4, 8], steps or [150, 300, 600], lr,
+        rows = subject_grid(c.engine(), Path(output), rank or [4, 8], steps or [150, 300, 600], lr, targets,
                             per_prompt=per_prompt, log=typer.echo)
         write_bytes(Path(output) / "results.json", json.dumps(rows, indent=2).encode(), overwrite=True)

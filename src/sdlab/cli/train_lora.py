@@ -22,7 +22,7 @@ def train_lora(
     flip: Annotated[Optional[bool], Opt("--flip", help="Mirror half the images at random.")] = None,
     rank: Annotated[Optional[int], Opt(help="LoRA rank (network dim); default 16.")] = None,
     alpha: Annotated[Optional[float], Opt(help="LoRA alpha; the update is scaled by alpha/rank (default alpha = rank).")] = None,
-    unet_targets: Annotated[Optional[str], Opt(help="attention (q/k/v/out) or transformer (also ff and proj; default).")] = None,
+    unet_targets: Annotated[Optional[str], Opt(help="attention (q/k/v/out), transformer (also ff and proj; default) or all (also ResNet 3x3 convs, LoCon).")] = None,
     train_text_encoder: Annotated[Optional[bool], Opt("--train-text-encoder", help="Also train LoRA on the text encoder(s).")] = None,
     unet_lr: Annotated[Optional[float], Opt(help="UNet learning rate (default 1e-4).")] = None,
     text_encoder_lr: Annotated[Optional[float], Opt(help="Text-encoder learning rate (default 5e-5).")] = None,

@@ -38,9 +38,10 @@ def write_subject_data(folder: Path, count: int = 15, seed: int = 0) -> Path:
     return folder
 
 
-def test_prompts() -> list[tuple[str, str, str]]:
-    """(prompt, colour, background) for every unseen colour x unseen background."""
-    return [(f"a {c} {TRIGGER} on a {b} background", c, b) for c, b in itertools.product(TEST_COLOURS, TEST_BACKGROUNDS)]
+def subject_prompts(seen: bool = False) -> list[tuple[str, str, str]]:
+    """(prompt, colour, background) for every unseen (or, with `seen`, every trained) colour x background."""
+    colours, backgrounds = (TRAIN_COLOURS, TRAIN_BACKGROUNDS) if seen else (TEST_COLOURS, TEST_BACKGROUNDS)
+    return [(f"a {c} {TRIGGER} on a {b} background", c, b) for c, b in itertools.product(colours, backgrounds)]
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,11 @@ class SubjectScore:
 
 
 def score_subject(engine: Engine, lora: Path | None, weight: float = 1.0, per_prompt: int = 4, model: str | None = None,
-                  seed: int = 5000, samples: Path | None = None) -> SubjectScore:
-    """Generate `per_prompt` images of each test prompt with the LoRA at `weight` and judge them."""
+                  seed: int = 5000, samples: Path | None = None, seen: bool = False) -> SubjectScore:
+    """Generate `per_prompt` images of each test prompt (unseen colours and backgrounds unless `seen`) and judge them."""
     counts = dict(images=0, identity=0, fidelity=0, colour=0, background=0)
     loras = [{"path": str(lora), "weight": weight}] if lora is not None else []
-    for index, (prompt, colour, background) in enumerate(test_prompts()):
+    for index, (prompt, colour, background) in enumerate(subject_prompts(seen)):
         result = engine.generate(build_request(prompt=prompt, model=model, seed=seed + index * per_prompt,
                                                batch_size=per_prompt, loras=loras))
         for item in result.images:
@@ -79,8 +80,8 @@ def score_subject(engine: Engine, lora: Path | None, weight: float = 1.0, per_pr
 
 
 def subject_grid(engine: Engine, work: Path, ranks: list[int], steps: list[int], lr: float = 3e-3,
-                 train_text_encoder: bool = True, per_prompt: int = 4, images: int = 15, seed: int = 0,
-                 log=print) -> list[dict]:
+                 targets: str = "all", train_text_encoder: bool = True, per_prompt: int = 4, images: int = 15,
+                 seed: int = 0, log=print) -> list[dict]:
     """Train one LoRA per rank, scoring it at each step count (a constant schedule is extended with --resume)."""
     from sdlab.requests.lora_training import build_lora_request
     from sdlab.training.lora.trainer import train_lora
@@ -92,14 +93,16 @@ def subject_grid(engine: Engine, work: Path, ranks: list[int], steps: list[int],
         for index, count in enumerate(sorted(steps)):
             request = build_lora_request(data=str(data), output=str(live), rank=rank, steps=count, batch_size=8,
                                          unet_lr=lr, text_encoder_lr=lr / 2, train_text_encoder=train_text_encoder,
+                                         unet_targets=targets,
                                          seed=seed, overwrite=True, resume=index > 0)
             result = train_lora(request, log=lambda _: None)
             kept = work / f"rank{rank}-steps{count}.safetensors"
             write_bytes(kept, live.read_bytes(), overwrite=True)
             on, off = score_subject(engine, kept, 1.0, per_prompt), score_subject(engine, kept, 0.0, per_prompt)
+            seen = score_subject(engine, kept, 1.0, per_prompt, seen=True)
             rows.append({"rank": rank, "steps": count, "loss": sum(result.losses[-20:]) / len(result.losses[-20:]),
-                         "identity": on.identity, "fidelity": on.fidelity, "off_identity": off.identity,
-                         "images": on.images, "lora": str(kept)})
-            log(f"rank {rank:>3}  steps {count:>5}  identity {on.identity:6.1%}  fidelity {on.fidelity:6.1%}  "
-                f"at weight 0: identity {off.identity:6.1%}")
+                         "identity_seen": seen.identity, "identity": on.identity, "fidelity": on.fidelity,
+                         "off_identity": off.identity, "images": on.images, "lora": str(kept)})
+            log(f"rank {rank:>3}  steps {count:>5}  trained colours/backgrounds: identity {seen.identity:6.1%}   "
+                f"unseen: identity {on.identity:6.1%}  fidelity {on.fidelity:6.1%}   weight 0: identity {off.identity:6.1%}")
     return rows

@@ -14,11 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sdlab.requests.generation import usage_error_from
 
+_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
+_TRANSFORMER = _ATTENTION + ("proj_in", "proj_out", "ff.net.0.proj", "ff.net.2")
 #: LoRA target layers. "attention": q/k/v/out of every attention (diffusers' recipe);
-#: "transformer": also the feed-forward and projection layers of each transformer block (kohya's default set).
+#: "transformer": also the feed-forward and projection layers of each transformer block (kohya's default set);
+#: "all": also the 3x3 convolutions of the ResNet blocks (kohya's LoCon, "conv_dim").
 UNET_TARGETS = {
-    "attention": ("to_q", "to_k", "to_v", "to_out.0"),
-    "transformer": ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"),
+    "attention": _ATTENTION,
+    "transformer": _TRANSFORMER,
+    "all": _TRANSFORMER + ("conv1", "conv2"),
 }
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
