@@ -177,16 +177,24 @@ def test_resume_after_kill_9_ends_with_the_same_weights(data, sd1_dir, tmp_path)
 
 def test_two_processes_match_one_with_the_same_effective_batch(data, sd1_dir, tmp_path):
     common = [str(data), "-m", str(sd1_dir), "--rank", "4", "--resolution", "32", "--steps", "3", "--unet-lr", "1e-3"]
-    one = tmp_path / "one.safetensors"
-    two = tmp_path / "two.safetensors"
-    first = _cli(*common, "--batch-size", "4", "-o", str(one))
-    second = _cli(*common, "--batch-size", "2", "--num-processes", "2", "-o", str(two))
-    assert first.wait() == 0
-    _, err = second.communicate()
-    assert second.returncode == 0, err
-    with safe_open(str(two), framework="pt") as handle:
-        assert handle.metadata()["ss_total_batch_size"] == "4"
-    assert_same(tensors(one), tensors(two), 1e-5)
+    one, two, launched = (tmp_path / f"{name}.safetensors" for name in ("one", "two", "accelerate"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    runs = [
+        _cli(*common, "--batch-size", "4", "-o", str(one)),
+        _cli(*common, "--batch-size", "2", "--num-processes", "2", "-o", str(two)),
+        subprocess.Popen([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "-m", "sdlab.cli.main", "train-lora", *common, "--batch-size", "2", "-o", str(launched)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+    ]
+    for run in runs:
+        out, err = run.communicate()
+        assert run.returncode == 0, err
+    assert out.count("wrote ") == 1  # one report, from the main process
+    for path in (two, launched):
+        with safe_open(str(path), framework="pt") as handle:
+            assert handle.metadata()["ss_total_batch_size"] == "4"
+        assert_same(tensors(one), tensors(path), 1e-5)
 
 
 def test_resume_refuses_another_configuration(data, sd1_dir, tmp_path):
@@ -257,3 +265,23 @@ def test_cli_trains_and_reports(data, sd1_dir, tmp_path):
     assert any(k.startswith("unet.") and ".lora_A." in k for k in tensors(out))
     again = CliRunner().invoke(app, args)  # the output exists and --overwrite was not given
     assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
+
+
+def test_a_constant_schedule_run_extends_with_resume_to_the_same_weights(data, sd1_dir, tmp_path):
+    direct = tmp_path / "direct.safetensors"
+    train_lora(request(data, sd1_dir, direct, steps=4, unet_lr=1e-3))
+    extended = tmp_path / "extended.safetensors"
+    train_lora(request(data, sd1_dir, extended, steps=2, unet_lr=1e-3))
+    result = train_lora(request(data, sd1_dir, extended, steps=4, unet_lr=1e-3, resume=True))
+    assert len(result.losses) == 2  # only steps 3 and 4 ran
+    assert_same(tensors(direct), tensors(extended), 1e-6)
+
+
+def test_8bit_adam_without_bitsandbytes_is_a_clear_error(data, sd1_dir, tmp_path):
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        with pytest.raises(UsageError, match="adamw8bit needs bitsandbytes"):
+            train_lora(request(data, sd1_dir, tmp_path / "b.safetensors", optimizer="adamw8bit"))
+    else:
+        pytest.skip("bitsandbytes is installed here")

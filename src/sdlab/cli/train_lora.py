@@ -88,6 +88,8 @@ def train_lora(
 
         c.library_bars_off()
         result = run(request, log=lambda message: typer.echo(message, err=True))
+        if not result.main_process:
+            return
         last = f", final loss {result.losses[-1]:.4f}" if result.losses else ""
         held = f", validation loss {result.validation[-1][1]:.4f}" if result.validation else ""
         typer.echo(f"wrote {result.output} ({result.steps} steps in {result.seconds:.0f} s{last}{held})")

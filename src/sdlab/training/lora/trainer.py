@@ -47,6 +47,7 @@ class LoraTrainResult:
     losses: list[float] = field(default_factory=list)
     validation: list[tuple[int, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    main_process: bool = True  # False in the other processes of a multi-process run
 
 
 def split_examples(examples: list[Example], request: LoraTrainRequest) -> tuple[list[Example], list[Example], list[str]]:
@@ -228,7 +229,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
         write_lora(output, parts, configs, request.lora_alpha, request.output_format, meta,
                    base.layers_per_block if sdxl else None, overwrite=request.overwrite or request.resume)
     rt.wait()
-    return LoraTrainResult(output, request.steps, time.time() - started, losses, validation, warnings)
+    return LoraTrainResult(output, request.steps, time.time() - started, losses, validation, warnings, rt.is_main)
 
 
 def _read_log(path: Path, upto: int) -> list[dict]:
