@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from sdlab.engine.engine import Engine
+from sdlab.eval.metrics import clipped_fraction
 from sdlab.requests import build_request
 from sdlab.world.judge import judge
 from sdlab.world.palette import BACKGROUND_COLOURS, BASE_SHAPES, HELD_OUT, OBJECT_COLOURS
@@ -24,12 +23,6 @@ def combos(held_out: bool) -> list[Combo]:
 def prompt_for(combo: Combo) -> str:
     colour, shape, background = combo
     return f"a {colour} {shape} on a {background} background"
-
-
-def clipped_fraction(image) -> float:
-    """Share of pixel channels at 0 or 255: the over-saturation high guidance causes."""
-    pixels = np.asarray(image)
-    return float(((pixels == 0) | (pixels == 255)).mean())
 
 
 @dataclass
