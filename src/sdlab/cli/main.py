@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sdlab.cli import demo, evaluate, generate, inspect, train, train_lora
+from sdlab.cli import demo, evaluate, generate, inspect, sweep, train, train_lora
 from sdlab.cli.common import quiet_libraries
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command()(inspect.loras)
 app.command()(demo.demo)
 app.command(name="train-base")(train.train_base)
 app.command(name="train-lora")(train_lora.train_lora)
+app.command()(sweep.sweep)
 app.add_typer(evaluate.app, name="eval")
 
 

@@ -1,0 +1,145 @@
+"""Sweeps: one request varied along X (and Y), every cell generated, measured and kept; resumable.
+
+A sweep folder holds `cells/yNN-xNN/` (the images with their metadata and `cell.json`: the
+request and its metrics), `grid.png` (axes titled, values on the margins), `results.csv` and
+`results.json` (one row per cell) and `plot-METRIC.png` per metric. A cell whose `cell.json`
+matches its request is not generated again, so an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from sdlab.atomic import write_bytes
+from sdlab.engine.engine import Engine
+from sdlab.engine.images import open_image
+from sdlab.errors import UsageError
+from sdlab.eval.axes import Axis, apply
+from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, psnr, ssim
+from sdlab.requests import build_request
+from sdlab.world.judge import judge
+from sdlab.world.palette import ALL_SHAPES, BACKGROUND_COLOURS, OBJECT_COLOURS
+
+DEFAULT_MAX_CELLS = 100
+_WORLD_PROMPT = re.compile(rf"\b({'|'.join(OBJECT_COLOURS)})\b.*\b({'|'.join(ALL_SHAPES)})\b.*"
+                           rf"\bon an? ({'|'.join(BACKGROUND_COLOURS)}) background\b")
+
+
+@dataclass
+class Sweep:
+    x: Axis
+    y: Axis | None
+    rows: list[dict] = field(default_factory=list)
+    reused: int = 0
+    folder: Path | None = None
+
+
+def cell_metrics(fields: dict, images: list[Image.Image], clip=None) -> dict[str, float]:
+    """What can be measured for a cell: artefacts and diversity always; faithfulness with an input image;
+    judged adherence on the embedded model's world; CLIP score with a CLIP model."""
+    metrics = {"clipped": sum(clipped_fraction(im) for im in images) / len(images)}
+    if len(images) > 1:
+        metrics["diversity"] = diversity(images)
+    if fields.get("task") == "img2img" and fields.get("image") is not None:
+        source = open_image(fields["image"]).convert("RGB")
+        resized = [im.resize(source.size) if im.size != source.size else im for im in images]
+        metrics["psnr"] = sum(min(psnr(source, im), 100.0) for im in resized) / len(images)
+        metrics["ssim"] = sum(ssim(source, im) for im in resized) / len(images)
+    wanted = _WORLD_PROMPT.search(fields.get("prompt", "")) if fields.get("model") is None else None
+    if wanted is not None:
+        colour, shape, background = wanted.groups()
+        metrics["adherence"] = sum(judge(im).matches(colour, shape, background) for im in images) / len(images)
+    if clip is not None:
+        scores = clip_score(images, [fields.get("prompt", "")] * len(images), clip)
+        metrics["clip_score"] = sum(scores) / len(scores)
+    return metrics
+
+
+def _jsonable(fields: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()}
+
+
+def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path, max_cells: int = DEFAULT_MAX_CELLS,
+              clip=None, progress: Callable[[int, int, float], None] | None = None) -> Sweep:
+    """Generate and measure every cell of the X (x Y) grid into `folder`, reusing finished cells."""
+    y_values = y.values if y is not None else (None,)
+    total = len(x.values) * len(y_values)
+    if total > max_cells:
+        raise UsageError("max-cells", f"the grid has {total} cells ({len(x.values)} x {len(y_values)}), over the "
+                         f"limit of {max_cells}; pass --max-cells {total} to run it")
+    base = dict(base)
+    if base.get("seed", -1) == -1:
+        base["seed"] = random.randint(0, 2**31 - 1)  # one seed for every cell: cells differ only by the axes
+    sweep = Sweep(x, y, folder=folder)
+    started, done = time.time(), 0
+    for iy, y_value in enumerate(y_values):
+        for ix, x_value in enumerate(x.values):
+            fields = apply(base, x, x_value)
+            if y is not None:
+                fields = apply(fields, y, y_value)
+            request = build_request(**fields)  # validated before anything runs
+            cell_dir = folder / "cells" / f"y{iy:02d}-x{ix:02d}"
+            record = _load_cell(cell_dir, fields)
+            if record is None:
+                result = engine.generate(request)
+                names = []
+                for index, item in enumerate(result.images):
+                    names.append(item.save(cell_dir / f"{index:02d}-{item.seed}.png", overwrite=True).name)
+                record = {"fields": _jsonable(fields), "images": names,
+                          "metrics": cell_metrics(fields, [i.image for i in result.images], clip)}
+                write_bytes(cell_dir / "cell.json", json.dumps(record, indent=2).encode(), overwrite=True)
+            else:
+                sweep.reused += 1
+            row = {x.name: x_value, **({y.name: y_value} if y is not None else {}), **record["metrics"],
+                   "cell": str(cell_dir.relative_to(folder)), "first_image": record["images"][0]}
+            sweep.rows.append(row)
+            done += 1
+            if progress is not None:
+                progress(done, total, time.time() - started)
+    write_results(sweep)
+    return sweep
+
+
+def _load_cell(cell_dir: Path, fields: dict) -> dict | None:
+    path = cell_dir / "cell.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("fields") != json.loads(json.dumps(_jsonable(fields))):
+        raise UsageError("output", f"{cell_dir} holds a cell of another sweep; use another --output folder or --overwrite")
+    return record
+
+
+def write_results(sweep: Sweep) -> None:
+    """results.csv, results.json, grid.png and one plot per metric, all written atomically."""
+    from sdlab.eval.grid import axes_grid
+    from sdlab.eval.plots import plot_metric
+
+    folder = sweep.folder
+    keys = list(dict.fromkeys(k for row in sweep.rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(sweep.rows)
+    write_bytes(folder / "results.csv", buffer.getvalue().encode(), overwrite=True)
+    write_bytes(folder / "results.json", json.dumps(sweep.rows, indent=2).encode(), overwrite=True)
+    images = [open_image(folder / row["cell"] / row["first_image"]) for row in sweep.rows]
+    y_values = sweep.y.values if sweep.y is not None else ()
+    grid = axes_grid(images, [sweep.x.label(v) for v in sweep.x.values], [sweep.y.label(v) for v in y_values],
+                     sweep.x.title, sweep.y.title if sweep.y is not None else "")
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG")
+    write_bytes(folder / "grid.png", buffer.getvalue(), overwrite=True)
+    reserved = {sweep.x.name, sweep.y.name if sweep.y else None, "cell", "first_image"}
+    for metric in [k for k in keys if k not in reserved]:
+        write_bytes(folder / f"plot-{metric}.png", plot_metric(sweep, metric), overwrite=True)
