@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sdlab.cli import demo, evaluate, generate, inspect, sweep, train, train_lora
+from sdlab.cli import demo, evaluate, exercise, generate, inspect, sweep, train, train_lora
 from sdlab.cli.common import quiet_libraries
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command(name="train-base")(train.train_base)
 app.command(name="train-lora")(train_lora.train_lora)
 app.command()(sweep.sweep)
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(exercise.app, name="exercise")
 
 
 def main() -> None:

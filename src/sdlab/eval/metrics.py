@@ -105,3 +105,20 @@ def clip_image_similarity(images: list[Image.Image], references: list[Image.Imag
 
     reference = F.normalize(embed(references).mean(dim=0, keepdim=True), dim=-1)
     return float((embed(images) @ reference.T).mean())
+
+
+def object_mask(image: Image.Image, distance: float = 60.0) -> np.ndarray:
+    """Pixels that differ from the background (the median colour of the border) by more than `distance` in RGB."""
+    pixels = _array(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    background = np.median(border, axis=0)
+    return np.sqrt(((pixels - background) ** 2).sum(axis=-1)) > distance
+
+
+def layout_iou(a: Image.Image, b: Image.Image) -> float:
+    """Composition kept, regardless of colour: intersection over union of the two images' object masks
+    (plain-background images such as the synthetic world's); 1 when neither has an object."""
+    _same_size(a, b)
+    mask_a, mask_b = object_mask(a), object_mask(b)
+    union = (mask_a | mask_b).sum()
+    return 1.0 if union == 0 else float((mask_a & mask_b).sum() / union)

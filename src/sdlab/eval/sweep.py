@@ -21,11 +21,12 @@ from typing import Callable
 from PIL import Image
 
 from sdlab.atomic import write_bytes
+from sdlab.engine import samplers
 from sdlab.engine.engine import Engine
 from sdlab.engine.images import open_image
 from sdlab.errors import UsageError
 from sdlab.eval.axes import Axis, apply
-from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, psnr, ssim
+from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, layout_iou, psnr, ssim
 from sdlab.requests import build_request
 from sdlab.world.judge import judge
 from sdlab.world.palette import ALL_SHAPES, BACKGROUND_COLOURS, OBJECT_COLOURS
@@ -55,6 +56,8 @@ def cell_metrics(fields: dict, images: list[Image.Image], clip=None) -> dict[str
         resized = [im.resize(source.size) if im.size != source.size else im for im in images]
         metrics["psnr"] = sum(min(psnr(source, im), 100.0) for im in resized) / len(images)
         metrics["ssim"] = sum(ssim(source, im) for im in resized) / len(images)
+        if fields.get("model") is None:  # the world's plain backgrounds make the object's outline measurable
+            metrics["layout_iou"] = sum(layout_iou(source, im) for im in resized) / len(images)
     wanted = _WORLD_PROMPT.search(fields.get("prompt", "")) if fields.get("model") is None else None
     if wanted is not None:
         colour, shape, background = wanted.groups()
@@ -78,34 +81,42 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
         raise UsageError("max-cells", f"the grid has {total} cells ({len(x.values)} x {len(y_values)}), over the "
                          f"limit of {max_cells}; pass --max-cells {total} to run it")
     base = dict(base)
-    if base.get("seed", -1) == -1:
-        base["seed"] = random.randint(0, 2**31 - 1)  # one seed for every cell: cells differ only by the axes
+    if base.get("seed", -1) == -1:  # one seed for every cell, so cells differ only by the axes; kept on resume
+        first = folder / "cells" / "y00-x00" / "cell.json"
+        kept = json.loads(first.read_text())["fields"].get("seed") if first.is_file() else None
+        base["seed"] = kept if isinstance(kept, int) and "seed" not in (x.name, y.name if y else None) \
+            else random.randint(0, 2**31 - 1)
     sweep = Sweep(x, y, folder=folder)
-    started, done = time.time(), 0
+    cells = []
     for iy, y_value in enumerate(y_values):
         for ix, x_value in enumerate(x.values):
             fields = apply(base, x, x_value)
             if y is not None:
                 fields = apply(fields, y, y_value)
-            request = build_request(**fields)  # validated before anything runs
-            cell_dir = folder / "cells" / f"y{iy:02d}-x{ix:02d}"
-            record = _load_cell(cell_dir, fields)
-            if record is None:
-                result = engine.generate(request)
-                names = []
-                for index, item in enumerate(result.images):
-                    names.append(item.save(cell_dir / f"{index:02d}-{item.seed}.png", overwrite=True).name)
-                record = {"fields": _jsonable(fields), "images": names,
-                          "metrics": cell_metrics(fields, [i.image for i in result.images], clip)}
-                write_bytes(cell_dir / "cell.json", json.dumps(record, indent=2).encode(), overwrite=True)
-            else:
-                sweep.reused += 1
-            row = {x.name: x_value, **({y.name: y_value} if y is not None else {}), **record["metrics"],
-                   "cell": str(cell_dir.relative_to(folder)), "first_image": record["images"][0]}
-            sweep.rows.append(row)
-            done += 1
-            if progress is not None:
-                progress(done, total, time.time() - started)
+            request = build_request(**fields)
+            if request.sampler is not None:
+                samplers.resolve(request.sampler, request.schedule)
+            cells.append((iy, ix, y_value, x_value, fields, request))  # every cell is valid before any runs
+    started, done = time.time(), 0
+    for iy, ix, y_value, x_value, fields, request in cells:
+        cell_dir = folder / "cells" / f"y{iy:02d}-x{ix:02d}"
+        record = _load_cell(cell_dir, fields)
+        if record is None:
+            result = engine.generate(request)
+            names = []
+            for index, item in enumerate(result.images):
+                names.append(item.save(cell_dir / f"{index:02d}-{item.seed}.png", overwrite=True).name)
+            record = {"fields": _jsonable(fields), "images": names,
+                      "metrics": cell_metrics(fields, [i.image for i in result.images], clip)}
+            write_bytes(cell_dir / "cell.json", json.dumps(record, indent=2).encode(), overwrite=True)
+        else:
+            sweep.reused += 1
+        row = {x.name: x_value, **({y.name: y_value} if y is not None else {}), **record["metrics"],
+               "cell": str(cell_dir.relative_to(folder)), "first_image": record["images"][0]}
+        sweep.rows.append(row)
+        done += 1
+        if progress is not None:
+            progress(done, total, time.time() - started)
     write_results(sweep)
     return sweep
 
