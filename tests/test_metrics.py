@@ -58,19 +58,9 @@ def test_bad_metric_input(tmp_path):
 
 
 def test_clip_scores_on_a_tiny_clip(tmp_path):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
     import tiny_models
 
-    tokenizer = tiny_models.tokenizer(tmp_path / "tok")
-    text = dict(vocab_size=len(tokenizer.get_vocab()), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                num_attention_heads=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(tmp_path / "clip")
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32), tokenizer=tokenizer)
-    processor.save_pretrained(tmp_path / "clip")
-    clip = load_clip(str(tmp_path / "clip"))
+    clip = load_clip(str(tiny_models.clip(tmp_path / "clip")))
     scores = clip_score([noisy(0), noisy(1)], ["a red circle", "a blue square"], clip)
     assert len(scores) == 2 and all(0.0 <= s <= 100.0 for s in scores)
     assert clip_image_similarity([noisy(0)], [noisy(0)], clip) == pytest.approx(1.0, abs=1e-5)

@@ -74,3 +74,18 @@ def sdxl(folder: Path) -> Path:
         scheduler=EulerDiscreteScheduler(**SD_SCHEDULE, timestep_spacing="leading"))
     pipe.save_pretrained(folder)
     return folder
+
+
+def clip(folder: Path) -> Path:
+    """A random CLIP (text and vision towers, projection 8) with its processor, for CLIP metrics."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    tok = tokenizer(folder / "tokenizer")
+    text = dict(vocab_size=len(tok.get_vocab()), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                num_attention_heads=2, max_position_embeddings=77, bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(folder)
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32), tokenizer=tok)
+    processor.save_pretrained(folder)
+    return folder

@@ -69,37 +69,3 @@ def inpainting(
         score = measure_inpainting(c.engine(), cases, model, seed, only_masked=only_masked)
         typer.echo(f"inpainting ({'only masked' if only_masked else 'whole picture'}): {score.success}/{score.cases} = {score.rate():.1%} judged as asked; "
                    f"largest change outside the mask {score.max_change_outside}/255")
-
-
-@app.command()
-def subject(
-    output: Annotated[str, typer.Option("--output", "-o", help="Folder for the data, the LoRAs and results.json.")] = "outputs/subject",
-    rank: Annotated[Optional[list[int]], typer.Option(help="LoRA rank; repeat for a grid (default 4 and 8).")] = None,
-    steps: Annotated[Optional[list[int]], typer.Option(help="Training steps; repeat for a grid (default 150, 300, 600).")] = None,
-    lr: Annotated[float, typer.Option(help="Learning rate (UNet; the text encoder gets half).")] = 3e-3,
-    targets: Annotated[str, typer.Option(help="UNet layers with LoRA: attention, transformer or all (with ResNet convs).")] = "all",
-    per_prompt: Annotated[int, typer.Option(help="Images per test prompt (6 prompts).")] = 4,
-) -> None:
-    """The LoRA subject exercise: teach the embedded model "a sks star" from 15 images, judge identity and fidelity.
-
-    Training images show red/green/purple stars on white/black; test prompts ask for blue/yellow/orange
-    stars on gray/pink. Identity: a star is drawn; fidelity: with the asked colour and background.
-
-    Examples:\n
-      sdlab eval subject\n
-      sdlab eval subject --rank 8 --steps 600
-    """
-    import json
-    from pathlib import Path
-
-    from sdlab.atomic import write_bytes
-    from sdlab.errors import UsageError
-    from sdlab.eval.subject import subject_grid
-
-    with c.user_errors():
-        for name, values in (("rank", rank or []), ("steps", steps or []), ("per-prompt", [per_prompt])):
-            if any(v < 1 for v in values):
-                raise UsageError(name, f"must be at least 1, got {min(values)}")
-        rows = subject_grid(c.engine(), Path(output), rank or [4, 8], steps or [150, 300, 600], lr, targets,
-                            per_prompt=per_prompt, log=typer.echo)
-        write_bytes(Path(output) / "results.json", json.dumps(rows, indent=2).encode(), overwrite=True)

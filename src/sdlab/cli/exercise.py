@@ -9,7 +9,8 @@ import typer
 
 from sdlab.cli import common as c
 
-app = typer.Typer(help="The seeds' exercises: guidance and img2img strength sweeps with a report.", no_args_is_help=True)
+app = typer.Typer(help="The seeds' exercises: guidance and img2img strength sweeps, a LoRA rank x steps grid; each with a report.",
+                  no_args_is_help=True)
 
 Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for report.md, grid, plots, cells (default outputs/exercise-NAME).")]
 ClipModel = Annotated[Optional[str], typer.Option(help="CLIP model folder or hub id, for the CLIP score.")]
@@ -17,6 +18,18 @@ ClipModel = Annotated[Optional[str], typer.Option(help="CLIP model folder or hub
 
 def _report(done: int, total: int, seconds: float) -> None:
     typer.echo(f"cell {done}/{total}  {seconds:.0f} s elapsed, about {seconds / done * (total - done):.0f} s to go", err=True)
+
+
+def _folder(output: Optional[Path], name: str, overwrite: bool) -> Path:
+    """The exercise folder; --overwrite drops its finished cells (and trained LoRAs) so everything is redone."""
+    import shutil
+
+    folder = output or Path(f"outputs/exercise-{name}")
+    if overwrite:
+        for part in ("cells", "loras"):
+            if (folder / part).is_dir():
+                shutil.rmtree(folder / part)
+    return folder
 
 
 def _finish(exercise) -> None:
@@ -30,7 +43,7 @@ def guidance(
     prompt: Annotated[Optional[str], typer.Option(help="Prompt (default: four prompts of the embedded model's world).")] = None,
     images: Annotated[int, typer.Option(help="Images per cell.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed shared by every cell.")] = 7,
-    clip_model: ClipModel = None,
+    clip_model: ClipModel = None, overwrite: c.Overwrite = False,
 ) -> None:
     """Sweep guidance 1, 3, 5, 7.5, 10, 15: where do artefacts appear? Resumable (run it again).
 
@@ -44,7 +57,7 @@ def guidance(
     with c.user_errors():
         _check_images(images)
         clip = load_clip(clip_model) if clip_model else None
-        _finish(guidance_exercise(c.engine(), output or Path("outputs/exercise-guidance"), model, prompt, images, seed,
+        _finish(guidance_exercise(c.engine(), _folder(output, "guidance", overwrite), model, prompt, images, seed,
                                   clip=clip, progress=_report))
 
 
@@ -55,7 +68,7 @@ def strength(
     prompt: Annotated[Optional[str], typer.Option(help="Prompt (default: 'a blue square on a pink background', what the default input shows).")] = None,
     images: Annotated[int, typer.Option(help="Images per cell.")] = 4,
     seed: Annotated[int, typer.Option(help="Seed shared by every cell.")] = 7,
-    clip_model: ClipModel = None,
+    clip_model: ClipModel = None, overwrite: c.Overwrite = False,
 ) -> None:
     """Sweep img2img strength 0.2-1.0 from an input: which strength keeps the composition? Resumable.
 
@@ -72,12 +85,48 @@ def strength(
         if model is not None and image is None:
             raise UsageError("image", "give an input image for a model other than the embedded one")
         clip = load_clip(clip_model) if clip_model else None
-        _finish(strength_exercise(c.engine(), output or Path("outputs/exercise-strength"), image, prompt, model, images,
+        _finish(strength_exercise(c.engine(), _folder(output, "strength", overwrite), image, prompt, model, images,
                                   seed, clip=clip, progress=_report))
 
 
-def _check_images(images: int) -> None:
+@app.command()
+def lora(
+    output: Output = None, model: c.Model = None,
+    data: Annotated[Optional[Path], typer.Option(help="Your subject's images (captions optional; kohya N_name folders work). Default: the embedded model's star.")] = None,
+    trigger: Annotated[Optional[str], typer.Option(help="Words naming your subject in prompts, e.g. 'sks dog'; the last word is its class.")] = None,
+    prompt: Annotated[Optional[list[str]], typer.Option(help="Test prompt with {subject}; repeat (default: six scenes).")] = None,
+    rank: Annotated[Optional[list[int]], typer.Option(help="LoRA rank; repeat for the grid (default 4 and 8).")] = None,
+    steps: Annotated[Optional[list[int]], typer.Option(help="Training steps; repeat for the grid (default 150, 300, 600).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="UNet learning rate, text encoder half (default 3e-3 embedded, 1e-4 otherwise).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size (default 8 embedded, 1 otherwise).")] = None,
+    targets: Annotated[str, typer.Option(help="UNet layers with LoRA: attention, transformer or all (with ResNet convs).")] = "all",
+    per_prompt: Annotated[int, typer.Option(help="Images per test prompt (6 prompts).")] = 4,
+    resolution: Annotated[Optional[int], typer.Option(help="Training and test image size (default: the model's).")] = None,
+    clip_model: ClipModel = None, overwrite: c.Overwrite = False,
+) -> None:
+    """Train a LoRA per rank x steps cell, score identity vs prompt fidelity, name the best cell. Resumable.
+
+    On the embedded model the subject is a star it has never drawn and the judge scores it; on
+    another model give --data, --trigger and --clip-model (identity: CLIP-I, fidelity: CLIP-T).
+
+    Examples:\n
+      sdlab exercise lora\n
+      sdlab exercise lora --rank 4 --rank 16 --steps 100 --steps 400\n
+      sdlab exercise lora --model ./sd15 --data ./dog --trigger "sks dog" --clip-model ./clip-vit-b32 --steps 400 --steps 800
+    """
+    from sdlab.eval.exercises import lora_exercise
+    from sdlab.eval.metrics import load_clip
+
+    with c.user_errors():
+        _check_images(per_prompt, "per-prompt")
+        clip = load_clip(clip_model) if clip_model else None
+        _finish(lora_exercise(c.engine(), _folder(output, "lora", overwrite), model, data, trigger,
+                              tuple(prompt) if prompt else None, clip, tuple(rank or (4, 8)), tuple(steps or (150, 300, 600)),
+                              lr, batch_size, per_prompt, targets, resolution=resolution, progress=_report))
+
+
+def _check_images(images: int, argument: str = "images") -> None:
     from sdlab.errors import UsageError
 
     if not 1 <= images <= 64:
-        raise UsageError("images", f"must be between 1 and 64, got {images}")
+        raise UsageError(argument, f"must be between 1 and 64, got {images}")

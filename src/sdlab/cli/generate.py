@@ -14,7 +14,9 @@ from sdlab.errors import UsageError
 
 #: Infotext keys and the request fields they set when re-running with --from.
 FROM_KEYS = {"Steps": ("steps", int), "CFG scale": ("cfg", float), "Seed": ("seed", int),
-             "Sampler": ("sampler", str), "Denoising strength": ("strength", float), "Mask blur": ("mask_blur", int)}
+             "Sampler": ("sampler", str), "Denoising strength": ("strength", float), "Mask blur": ("mask_blur", int),
+             "Variation seed": ("variation_seed", int), "Variation seed strength": ("variation_strength", float),
+             "Blend prompt": ("blend_prompt", str), "Blend weight": ("blend", float)}
 
 
 def request_from_image(path: Path) -> dict[str, Any]:
@@ -128,6 +130,8 @@ def generate(
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
     lora: c.Lora = None, lora_dir: c.LoraDir = None, fuse_loras: c.FuseLoras = False,
+    variation_seed: c.VariationSeed = None, variation_strength: c.VariationStrength = None,
+    blend_prompt: c.BlendPrompt = None, blend: c.Blend = None,
 ) -> None:
     """Text-to-image.
 
@@ -135,6 +139,8 @@ def generate(
       sdlab generate "a red circle on a white background" --seed 1\n
       sdlab generate "a (blue:1.2) square" --cfg 5 --sampler "Euler a" -b 4 -o out/\n
       sdlab generate --from out/00000-1.png          # re-run an image's parameters\n
+      sdlab generate "a red circle on a white background" --seed 1 --variation-seed 2 --variation-strength 0.3\n
+      sdlab generate "a red circle on a white background" --blend-prompt "a blue square on a black background" --blend 0.5\n
       sdlab generate "a castle" --model runwayml/stable-diffusion-v1-5 --steps 25\n
       sdlab generate "a castle <lora:ghibli:0.8>" --model ./sd15 --lora-dir ./loras --lora detail.safetensors:0.5
     """
@@ -156,6 +162,7 @@ def img2img(
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
     lora: c.Lora = None, lora_dir: c.LoraDir = None, fuse_loras: c.FuseLoras = False,
+    blend_prompt: c.BlendPrompt = None, blend: c.Blend = None,
 ) -> None:
     """Image-to-image: noise the input by --strength, then denoise towards the prompt.
 
@@ -185,6 +192,7 @@ def inpaint(
     attention_slicing: c.AttentionSlicing = False, vae_slicing: c.VaeSlicing = False, vae_tiling: c.VaeTiling = False,
     cpu_offload: c.CpuOffload = False, safety_checker: c.SafetyChecker = False, allow_pickle: c.AllowPickle = False,
     lora: c.Lora = None, lora_dir: c.LoraDir = None, fuse_loras: c.FuseLoras = False,
+    blend_prompt: c.BlendPrompt = None, blend: c.Blend = None,
 ) -> None:
     """Inpainting: regenerate the masked area, keep every other pixel.
 

@@ -21,11 +21,14 @@ def sweep(
     batch_size: c.BatchSize = None,
     image: Annotated[Optional[Path], typer.Option("--image", "-i", help="Input image: the cells are img2img.")] = None,
     strength: c.Strength = None, lora: c.Lora = None,
+    variation_seed: c.VariationSeed = None, variation_strength: c.VariationStrength = None,
+    blend_prompt: c.BlendPrompt = None, blend: c.Blend = None,
     max_cells: Annotated[int, typer.Option(help="Refuse grids with more cells than this.")] = 100,
     clip_model: Annotated[Optional[str], typer.Option(help="CLIP model folder or hub id for the CLIP score.")] = None,
     overwrite: c.Overwrite = False,
 ) -> None:
-    """Sweep any request parameter: cfg, steps, sampler, schedule, seed, strength, size, lora-weight, prompt (S/R), negative.
+    """Sweep any request parameter: cfg, steps, sampler, schedule, seed, strength, size, lora-weight, prompt (S/R),
+    negative, and the latent walks variation-strength (seed noise to --variation-seed noise) and blend (prompt to --blend-prompt).
 
     Cells share one seed, so they differ only by the swept values. Finished cells are kept: run the
     same command again to resume an interrupted sweep.
@@ -34,7 +37,9 @@ def sweep(
       sdlab sweep "a red circle on a white background" -x cfg=1,3,5,7.5,10,15 -b 4\n
       sdlab sweep "a red circle on a white background" -x "steps=5-30 (+5)" -y "sampler=Euler a,DPM++ 2M,DDIM"\n
       sdlab sweep "a red circle on a white background" -x prompt=red,blue,green -y seed=1,2,3\n
-      sdlab sweep "a blue square on a pink background" --image in.png -x "strength=0.2-1 [5]"
+      sdlab sweep "a blue square on a pink background" --image in.png -x "strength=0.2-1 [5]"\n
+      sdlab sweep "a red circle on a white background" --seed 1 --variation-seed 2 -x "variation-strength=0-1 [6]"\n
+      sdlab sweep "a red circle on a white background" --blend-prompt "a blue square on a black background" -x "blend=0-1 [6]"
     """
     from sdlab.eval.axes import parse_axis
     from sdlab.eval.metrics import load_clip
@@ -44,7 +49,8 @@ def sweep(
         x_axis, y_axis = parse_axis(x), parse_axis(y) if y else None
         fields = {"prompt": prompt, "negative_prompt": negative, "model": model, "sampler": sampler, "schedule": schedule,
                   "steps": steps, "cfg": cfg, "seed": seed, "width": width, "height": height, "batch_size": batch_size,
-                  "strength": strength, "loras": [c.parse_lora(v) for v in lora] if lora else None,
+                  "strength": strength, "variation_seed": variation_seed, "variation_strength": variation_strength,
+                  "blend_prompt": blend_prompt, "blend": blend, "loras": [c.parse_lora(v) for v in lora] if lora else None,
                   "task": "img2img" if image else "txt2img", "image": str(image) if image else None}
         fields = {k: v for k, v in fields.items() if v is not None}
         if overwrite and (output / "cells").is_dir():

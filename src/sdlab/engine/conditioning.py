@@ -43,11 +43,25 @@ def _encode_sdxl(pipe, text: str):
     return torch.cat([p[:, :length] for p in parts], dim=-1), pooled
 
 
+def _mix(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Linear interpolation, exact at both ends."""
+    return (1 - t) * a + t * b
+
+
 @torch.no_grad()
-def encode(pipe, prompt: str, negative: str, sdxl: bool) -> Conditioning:
-    """Embeddings of a prompt and its negative, padded to the same number of 77-token chunks."""
+def encode(pipe, prompt: str, negative: str, sdxl: bool, blend_prompt: str | None = None,
+           blend: float = 0.0) -> Conditioning:
+    """Embeddings of a prompt (moved linearly towards `blend_prompt` by `blend`) and its negative,
+    padded to the same number of 77-token chunks."""
     encoder = _encode_sdxl if sdxl else _encode_sd
     positive, pooled = encoder(pipe, prompt)
+    if blend_prompt is not None:
+        other, other_pooled = encoder(pipe, blend_prompt)
+        if positive.shape[1] != other.shape[1]:
+            empty, _ = encoder(pipe, "")
+            positive, other = pad_to_same_length(positive, other, empty, empty)
+        positive = _mix(positive, other, blend)
+        pooled = _mix(pooled, other_pooled, blend) if pooled is not None else None
     zero_negative = sdxl and not negative and getattr(pipe.config, "force_zeros_for_empty_prompt", False)
     negative_embeds, negative_pooled = encoder(pipe, negative)
     if positive.shape[1] != negative_embeds.shape[1]:

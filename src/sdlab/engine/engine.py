@@ -19,6 +19,7 @@ from sdlab.engine.images import open_image
 from sdlab.engine.loading import LoadedModel, ModelCache
 from sdlab.engine.masks import blur, composite, mask_from_image, masked_box
 from sdlab.engine.metadata import format_infotext, format_number
+from sdlab.engine.noise import variation_latents
 from sdlab.engine.safety import check_images
 from sdlab.engine.sources import Family
 from sdlab.errors import CancelledError, GenerationError, UsageError
@@ -64,7 +65,8 @@ class Engine:
         pipe = model.pipeline(task.value)
         pipe.scheduler = samplers.make_scheduler(model.scheduler_config, sampler, schedule)
         _memory_options(pipe, request, model)
-        conditioning = encode(pipe, encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl)
+        conditioning = encode(pipe, encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl,
+                              resolved.blend_prompt, resolved.blend or 0.0)
 
         images: list[GeneratedImage] = []
         for batch in range(resolved.batch_count):
@@ -99,6 +101,8 @@ def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image |
     if request.task is not Task.txt2img:
         strength = request.strength if request.strength is not None else DEFAULT_STRENGTH[request.task]
     inpaint = request.task is Task.inpaint
+    varied = request.variation_strength > 0
+    variation_seed = request.variation_seed if request.variation_seed != -1 else secrets.randbelow(2**32 - 256 * 256)
     return Resolved(
         task=request.task.value, prompt=request.prompt, negative_prompt=request.negative_prompt,
         model_name=model.source.name, model_hash=model.model_hash,
@@ -108,6 +112,8 @@ def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image |
         strength=strength, mask_blur=request.mask_blur if inpaint else None,
         inpaint_only_masked=request.inpaint_only_masked and inpaint,
         inpaint_padding=request.inpaint_padding if inpaint and request.inpaint_only_masked else None,
+        variation_seed=variation_seed if varied else None, variation_strength=request.variation_strength if varied else None,
+        blend_prompt=request.blend_prompt, blend=request.blend if request.blend_prompt is not None else None,
     )
 
 
@@ -150,6 +156,12 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, seeds: list[i
     soft_mask = None
     if task is Task.txt2img:
         call.update(width=resolved.width, height=resolved.height)
+        if resolved.variation_strength:
+            offsets = [s - resolved.seed for s in seeds]
+            shape = (pipe.unet.config.in_channels, resolved.height // pipe.vae_scale_factor,
+                     resolved.width // pipe.vae_scale_factor)
+            call["latents"] = variation_latents(generators, [resolved.variation_seed + i for i in offsets],
+                                                resolved.variation_strength, shape, conditioning["prompt_embeds"].dtype)
     elif task is Task.img2img:
         call.update(image=init, strength=resolved.strength)
     else:
@@ -202,10 +214,14 @@ def infotext_params(resolved: Resolved, seed: int) -> dict:
         "Size": f"{resolved.width}x{resolved.height}",
         "Model hash": resolved.model_hash or None,
         "Model": resolved.model_name,
+        "Variation seed": resolved.variation_seed + seed - resolved.seed if resolved.variation_strength else None,
+        "Variation seed strength": format_number(resolved.variation_strength) if resolved.variation_strength else None,
         "Denoising strength": format_number(resolved.strength) if resolved.strength is not None else None,
         "Mask blur": resolved.mask_blur,
         "Inpaint area": "Only masked" if resolved.inpaint_only_masked else None,
         "Masked area padding": resolved.inpaint_padding,
+        "Blend prompt": resolved.blend_prompt,
+        "Blend weight": format_number(resolved.blend) if resolved.blend is not None else None,
         "Lora hashes": ", ".join(f"{name}: {short}" for name, short, _ in resolved.loras) or None,
         "Version": f"sdlab {__version__}",
     }

@@ -3,6 +3,9 @@
 VALUES is a comma list (`cfg=1,3,5,7.5`), or a range as A1111's X/Y plot writes it: `1-9 (+2)`
 (step) or `1-10 [4]` (count). `prompt=red,blue,green` is A1111's Prompt S/R: the first value is
 searched in the prompt and each value replaces it in turn.
+
+The latent-space walks are axes too: `variation-strength=0-1 [9]` moves the seed's noise to the
+variation seed's along the sphere, `blend=0-1 [9]` moves the prompt's embedding to --blend-prompt's.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ PARAMETERS = {
     "strength": ("strength", float, "Denoising strength"), "size": ("size", str, "Size"),
     "lora-weight": ("loras", float, "LoRA weight"), "prompt": ("prompt", str, "Prompt S/R"),
     "negative": ("negative_prompt", str, "Negative prompt"),
+    "variation-strength": ("variation_strength", float, "Variation strength"),
+    "variation-seed": ("variation_seed", int, "Variation seed"), "blend": ("blend", float, "Prompt blend"),
 }
 ALIASES = {"guidance": "cfg", "cfg-scale": "cfg", "denoising": "strength", "lora": "lora-weight",
-           "prompt-sr": "prompt", "sr": "prompt", "negative-prompt": "negative"}
+           "prompt-sr": "prompt", "sr": "prompt", "negative-prompt": "negative", "subseed-strength": "variation-strength",
+           "var-strength": "variation-strength", "subseed": "variation-seed", "var-seed": "variation-seed",
+           "prompt-blend": "blend"}
 _STEP = re.compile(r"^\s*([-+]?\d*\.?\d+)\s*-\s*([-+]?\d*\.?\d+)\s*\(\s*([-+]?\d*\.?\d+)\s*\)\s*$")
 _COUNT = re.compile(r"^\s*([-+]?\d*\.?\d+)\s*-\s*([-+]?\d*\.?\d+)\s*\[\s*(\d+)\s*\]\s*$")
 
@@ -31,10 +38,11 @@ _COUNT = re.compile(r"^\s*([-+]?\d*\.?\d+)\s*-\s*([-+]?\d*\.?\d+)\s*\[\s*(\d+)\s
 class Axis:
     name: str
     values: tuple[Any, ...]
+    heading: str | None = None  # the title of an axis that is not a request parameter (a LoRA rank, training steps)
 
     @property
     def title(self) -> str:
-        return PARAMETERS[self.name][2]
+        return self.heading or PARAMETERS[self.name][2]
 
     def label(self, value: Any) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
@@ -98,6 +106,8 @@ def apply(fields: dict, axis: Axis, value: Any) -> dict:
         if not loras:
             raise UsageError("axis", "lora-weight: the request has no --lora to weigh")
         out["loras"] = [{**dict(loras[0]), "weight": value}, *loras[1:]]
+    elif axis.name == "blend" and fields.get("blend_prompt") is None:
+        raise UsageError("axis", "blend: the request has no --blend-prompt to move towards")
     else:
         out[PARAMETERS[axis.name][0]] = value
     return out

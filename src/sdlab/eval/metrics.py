@@ -58,14 +58,17 @@ def ssim(a: Image.Image, b: Image.Image) -> float:
     return float(value.mean())
 
 
+def rms_distance(a: Image.Image, b: Image.Image) -> float:
+    """Root-mean-square pixel difference, pixels in [0, 1]: 0 for identical images, 1 for black vs white."""
+    _same_size(a, b)
+    return float(np.sqrt((((_array(a) - _array(b)) / 255.0) ** 2).mean()))
+
+
 def diversity(images: list[Image.Image]) -> float:
     """Mean pairwise RMS distance between images (pixels in [0, 1]); 0 when all are the same."""
     if len(images) < 2:
         return 0.0
-    arrays = [_array(im) / 255.0 for im in images]
-    for image in images[1:]:
-        _same_size(images[0], image)
-    return float(np.mean([np.sqrt(((p - q) ** 2).mean()) for p, q in itertools.combinations(arrays, 2)]))
+    return float(np.mean([rms_distance(a, b) for a, b in itertools.combinations(images, 2)]))
 
 
 def clipped_fraction(image: Image.Image) -> float:

@@ -12,7 +12,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdlab.atomic import write_bytes
 from sdlab.engine.engine import Engine
 from sdlab.engine.images import save_png
 from sdlab.requests import build_request
@@ -77,32 +76,3 @@ def score_subject(engine: Engine, lora: Path | None, weight: float = 1.0, per_pr
     n = max(1, counts["images"])
     return SubjectScore(weight, counts["images"], counts["identity"] / n, counts["fidelity"] / n,
                         counts["colour"] / n, counts["background"] / n)
-
-
-def subject_grid(engine: Engine, work: Path, ranks: list[int], steps: list[int], lr: float = 3e-3,
-                 targets: str = "all", train_text_encoder: bool = True, per_prompt: int = 4, images: int = 15,
-                 seed: int = 0, log=print) -> list[dict]:
-    """Train one LoRA per rank, scoring it at each step count (a constant schedule is extended with --resume)."""
-    from sdlab.requests.lora_training import build_lora_request
-    from sdlab.training.lora.trainer import train_lora
-
-    data = write_subject_data(work / "data", images, seed)
-    rows = []
-    for rank in ranks:
-        live = work / f"rank{rank}.safetensors"
-        for index, count in enumerate(sorted(steps)):
-            request = build_lora_request(data=str(data), output=str(live), rank=rank, steps=count, batch_size=8,
-                                         unet_lr=lr, text_encoder_lr=lr / 2, train_text_encoder=train_text_encoder,
-                                         unet_targets=targets,
-                                         seed=seed, overwrite=True, resume=index > 0)
-            result = train_lora(request, log=lambda _: None)
-            kept = work / f"rank{rank}-steps{count}.safetensors"
-            write_bytes(kept, live.read_bytes(), overwrite=True)
-            on, off = score_subject(engine, kept, 1.0, per_prompt), score_subject(engine, kept, 0.0, per_prompt)
-            seen = score_subject(engine, kept, 1.0, per_prompt, seen=True)
-            rows.append({"rank": rank, "steps": count, "loss": sum(result.losses[-20:]) / len(result.losses[-20:]),
-                         "identity_seen": seen.identity, "identity": on.identity, "fidelity": on.fidelity,
-                         "off_identity": off.identity, "images": on.images, "lora": str(kept)})
-            log(f"rank {rank:>3}  steps {count:>5}  trained colours/backgrounds: identity {seen.identity:6.1%}   "
-                f"unseen: identity {on.identity:6.1%}  fidelity {on.fidelity:6.1%}   weight 0: identity {off.identity:6.1%}")
-    return rows

@@ -26,12 +26,15 @@ from sdlab.engine.engine import Engine
 from sdlab.engine.images import open_image
 from sdlab.errors import UsageError
 from sdlab.eval.axes import Axis, apply
-from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, layout_iou, psnr, ssim
+from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, layout_iou, psnr, rms_distance, ssim
 from sdlab.requests import build_request
 from sdlab.world.judge import judge
 from sdlab.world.palette import ALL_SHAPES, BACKGROUND_COLOURS, OBJECT_COLOURS
 
 DEFAULT_MAX_CELLS = 100
+#: Axes that walk from one point to another: their cells also measure `change`, the RMS distance of
+#: each image to the same image at the row's first X value.
+WALKS = ("variation-strength", "blend")
 _WORLD_PROMPT = re.compile(rf"\b({'|'.join(OBJECT_COLOURS)})\b.*\b({'|'.join(ALL_SHAPES)})\b.*"
                            rf"\bon an? ({'|'.join(BACKGROUND_COLOURS)}) background\b")
 
@@ -47,7 +50,7 @@ class Sweep:
 
 def cell_metrics(fields: dict, images: list[Image.Image], clip=None) -> dict[str, float]:
     """What can be measured for a cell: artefacts and diversity always; faithfulness with an input image;
-    judged adherence on the embedded model's world; CLIP score with a CLIP model."""
+    judged adherence to the prompt (and to a blend prompt) on the embedded model's world; CLIP score with a CLIP model."""
     metrics = {"clipped": sum(clipped_fraction(im) for im in images) / len(images)}
     if len(images) > 1:
         metrics["diversity"] = diversity(images)
@@ -58,17 +61,20 @@ def cell_metrics(fields: dict, images: list[Image.Image], clip=None) -> dict[str
         metrics["ssim"] = sum(ssim(source, im) for im in resized) / len(images)
         if fields.get("model") is None:  # the world's plain backgrounds make the object's outline measurable
             metrics["layout_iou"] = sum(layout_iou(source, im) for im in resized) / len(images)
-    wanted = _WORLD_PROMPT.search(fields.get("prompt", "")) if fields.get("model") is None else None
-    if wanted is not None:
-        colour, shape, background = wanted.groups()
-        metrics["adherence"] = sum(judge(im).matches(colour, shape, background) for im in images) / len(images)
+    if fields.get("model") is None:  # the judge knows the embedded model's world
+        verdicts = None
+        for key, metric in (("prompt", "adherence"), ("blend_prompt", "adherence_blend")):
+            wanted = _WORLD_PROMPT.search(fields.get(key) or "")
+            if wanted is not None:
+                verdicts = verdicts or [judge(im) for im in images]
+                metrics[metric] = sum(v.matches(*wanted.groups()) for v in verdicts) / len(images)
     if clip is not None:
         scores = clip_score(images, [fields.get("prompt", "")] * len(images), clip)
         metrics["clip_score"] = sum(scores) / len(scores)
     return metrics
 
 
-def _jsonable(fields: dict) -> dict:
+def jsonable(fields: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()}
 
 
@@ -80,12 +86,7 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
     if total > max_cells:
         raise UsageError("max-cells", f"the grid has {total} cells ({len(x.values)} x {len(y_values)}), over the "
                          f"limit of {max_cells}; pass --max-cells {total} to run it")
-    base = dict(base)
-    if base.get("seed", -1) == -1:  # one seed for every cell, so cells differ only by the axes; kept on resume
-        first = folder / "cells" / "y00-x00" / "cell.json"
-        kept = json.loads(first.read_text())["fields"].get("seed") if first.is_file() else None
-        base["seed"] = kept if isinstance(kept, int) and "seed" not in (x.name, y.name if y else None) \
-            else random.randint(0, 2**31 - 1)
+    base = _fixed_seeds(base, folder, {x.name, y.name if y else None})
     sweep = Sweep(x, y, folder=folder)
     cells = []
     for iy, y_value in enumerate(y_values):
@@ -100,14 +101,20 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
     started, done = time.time(), 0
     for iy, ix, y_value, x_value, fields, request in cells:
         cell_dir = folder / "cells" / f"y{iy:02d}-x{ix:02d}"
-        record = _load_cell(cell_dir, fields)
+        record = load_cell(cell_dir, fields)
         if record is None:
             result = engine.generate(request)
             names = []
             for index, item in enumerate(result.images):
                 names.append(item.save(cell_dir / f"{index:02d}-{item.seed}.png", overwrite=True).name)
-            record = {"fields": _jsonable(fields), "images": names,
-                      "metrics": cell_metrics(fields, [i.image for i in result.images], clip)}
+            images = [i.image for i in result.images]
+            metrics = cell_metrics(fields, images, clip)
+            if x.name in WALKS:
+                start = folder / "cells" / f"y{iy:02d}-x00"
+                firsts = [open_image(start / n) for n in json.loads((start / "cell.json").read_text())["images"]] \
+                    if ix else images
+                metrics["change"] = sum(map(rms_distance, images, firsts)) / len(images)
+            record = {"fields": jsonable(fields), "images": names, "metrics": metrics}
             write_bytes(cell_dir / "cell.json", json.dumps(record, indent=2).encode(), overwrite=True)
         else:
             sweep.reused += 1
@@ -121,12 +128,24 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
     return sweep
 
 
-def _load_cell(cell_dir: Path, fields: dict) -> dict | None:
+def _fixed_seeds(base: dict, folder: Path, swept: set) -> dict:
+    """One seed (and variation seed) for every cell, so cells differ only by the axes; kept on resume."""
+    base = dict(base)
+    first = folder / "cells" / "y00-x00" / "cell.json"
+    recorded = json.loads(first.read_text())["fields"] if first.is_file() else {}
+    for name, axis in (("seed", "seed"), ("variation_seed", "variation-seed")):
+        if base.get(name, -1) == -1 and (name == "seed" or base.get("variation_strength") or "variation-strength" in swept):
+            kept = recorded.get(name)
+            base[name] = kept if isinstance(kept, int) and axis not in swept else random.randint(0, 2**31 - 1)
+    return base
+
+
+def load_cell(cell_dir: Path, fields: dict) -> dict | None:
     path = cell_dir / "cell.json"
     if not path.is_file():
         return None
     record = json.loads(path.read_text())
-    if record.get("fields") != json.loads(json.dumps(_jsonable(fields))):
+    if record.get("fields") != json.loads(json.dumps(jsonable(fields))):
         raise UsageError("output", f"{cell_dir} holds a cell of another sweep; use another --output folder or --overwrite")
     return record
 

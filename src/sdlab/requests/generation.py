@@ -60,6 +60,11 @@ class GenerationRequest(BaseModel):
     mask_blur: int = 4
     inpaint_only_masked: bool = False
     inpaint_padding: int = 32
+    # latent-space walks
+    variation_seed: int = Field(-1, description="A1111's variation seed, whose noise is mixed in; -1 = random")
+    variation_strength: float = Field(0.0, description="0 = the seed's noise, 1 = the variation seed's (slerp between)")
+    blend_prompt: str | None = Field(None, description="a second prompt; the prompt's embedding moves towards it")
+    blend: float = Field(0.5, description="with blend_prompt: 0 = the prompt only, 1 = blend_prompt only (lerp)")
     # adapters (also `<lora:NAME:WEIGHT>` in the prompt, looked up in lora_dir)
     loras: tuple[LoraRef, ...] = ()
     lora_dir: str | None = Field(None, description="folder for <lora:NAME> tags (default $SDLAB_LORAS)")
@@ -96,6 +101,20 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"must be between 0 and 1 (0 = keep the input, 1 = ignore it), got {v}")
         return v
 
+    @field_validator("variation_strength", "blend")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"must be between 0 and 1, got {v}")
+        return v
+
+    @field_validator("blend_prompt")
+    @classmethod
+    def _blend_prompt(cls, v: str | None) -> str | None:
+        if v is not None and "<lora:" in v:
+            raise ValueError("takes no <lora:...> tags; put them in the prompt")
+        return v
+
     @field_validator("cfg")
     @classmethod
     def _cfg(cls, v: float | None) -> float | None:
@@ -110,7 +129,7 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"must be between 1 and 256, got {v}")
         return v
 
-    @field_validator("seed")
+    @field_validator("seed", "variation_seed")
     @classmethod
     def _seed(cls, v: int) -> int:
         if not -1 <= v < 2**32:
@@ -146,6 +165,9 @@ class GenerationRequest(BaseModel):
             raise ValueError("mask: inpainting needs a mask (--mask); white = regenerate, black = keep")
         if self.task is Task.txt2img and (self.image is not None or self.mask is not None):
             raise ValueError("image: text-to-image takes no input image; use img2img or inpaint")
+        if self.variation_strength > 0 and self.task is not Task.txt2img:
+            raise ValueError("variation-strength: variation seeds work with text-to-image only "
+                             "(diffusers' img2img and inpaint pipelines take no initial noise)")
         return self
 
 

@@ -32,6 +32,10 @@ class Resolved:
     inpaint_only_masked: bool
     inpaint_padding: int | None
     loras: tuple[tuple[str, str, float], ...] = ()  # (name, short hash, weight)
+    variation_seed: int | None = None  # of the first image; image i uses variation_seed + i (as A1111)
+    variation_strength: float | None = None
+    blend_prompt: str | None = None
+    blend: float | None = None
 
 
 @dataclass

@@ -44,16 +44,22 @@ def save_state(path: Path, groups: dict[str, dict[str, torch.Tensor]], meta: dic
     write_bytes(path, save(flat, metadata={_META_KEY: json.dumps(meta)}), overwrite=True)
 
 
-def load_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
-    """Read what `save_state` wrote: (groups of tensors, metadata)."""
+def read_meta(path: Path) -> dict[str, Any]:
+    """The metadata `save_state` wrote (step, config, ...), without reading the tensors."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
         raw = (handle.metadata() or {}).get(_META_KEY)
     if raw is None:
         raise ValueError(f"{path} is not an sdlab training checkpoint")
+    return json.loads(raw)
+
+
+def load_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """Read what `save_state` wrote: (groups of tensors, metadata)."""
+    meta = read_meta(path)
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in load_file(str(path)).items():
         group, name = key.split("/", 1)
         groups.setdefault(group, {})[name] = tensor
-    return groups, json.loads(raw)
+    return groups, meta

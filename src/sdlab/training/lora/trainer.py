@@ -74,7 +74,9 @@ def learning_rate(request: LoraTrainRequest, step: int, peak: float) -> float:
 
 def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
                progress: Callable[[int, int, float], None] | None = None) -> LoraTrainResult:
-    """Train and write the LoRA file; return where it is and what was measured."""
+    """Train and write the LoRA file; return where it is and what was measured.
+
+    `progress(step, steps, loss)` is called after every step in place of the progress bar."""
     started = time.time()
     output, work = Path(request.output), request.work_dir()
     rt = Runtime.start(request)
@@ -162,7 +164,8 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
 
     if held_out and request.validate_every and start == 0:
         validation.append((0, validation_loss()))
-    bar = tqdm(total=request.steps, initial=start, desc="train-lora", disable=not rt.is_main, file=sys.stderr,
+    bar = tqdm(total=request.steps, initial=start, desc="train-lora", disable=not rt.is_main or progress is not None,
+               file=sys.stderr,
                mininterval=1, dynamic_ncols=True)
     losses: list[float] = []
     epochs: dict[int, list[list[int]]] = {}
