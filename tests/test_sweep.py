@@ -97,3 +97,13 @@ def test_sweep_cli(tmp_path):
     assert "adherence" in result.output and (tmp_path / "grid.png").is_file()
     bad = CliRunner().invoke(app, ["sweep", PROMPT, "-x", "colour=1", "-o", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "valid: cfg, steps" in bad.output and "Traceback" not in bad.output
+
+
+def test_sweep_cli_notes_a_skipped_clip_score(tmp_path):
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+
+    result = CliRunner().invoke(app, ["sweep", PROMPT, "-x", "steps=2,3", "--seed", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "CLIP score skipped; give --clip-model" in result.output and "clip_score" not in result.output

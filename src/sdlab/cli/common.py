@@ -47,6 +47,16 @@ def engine():
     return default_engine()
 
 
+def clip_or_note(clip_model: str | None):
+    """The CLIP model for CLIP scores, or None with a note on stderr that they are skipped."""
+    from sdlab.eval.metrics import load_clip
+
+    if clip_model:
+        return load_clip(clip_model)
+    typer.echo("note: CLIP score skipped; give --clip-model (a local CLIP folder, or a hub id when online)", err=True)
+    return None
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn sdlab's errors into one line on stderr, never a traceback: exit 2 for bad input, 1 for a failed run."""

@@ -52,11 +52,10 @@ def guidance(
       sdlab exercise guidance --model ./sd15 --prompt "a lighthouse at dusk" --images 4
     """
     from sdlab.eval.exercises import guidance_exercise
-    from sdlab.eval.metrics import load_clip
 
     with c.user_errors():
         _check_images(images)
-        clip = load_clip(clip_model) if clip_model else None
+        clip = c.clip_or_note(clip_model)
         _finish(guidance_exercise(c.engine(), _folder(output, "guidance", overwrite), model, prompt, images, seed,
                                   clip=clip, progress=_report))
 
@@ -78,13 +77,12 @@ def strength(
     """
     from sdlab.errors import UsageError
     from sdlab.eval.exercises import strength_exercise
-    from sdlab.eval.metrics import load_clip
 
     with c.user_errors():
         _check_images(images)
         if model is not None and image is None:
             raise UsageError("image", "give an input image for a model other than the embedded one")
-        clip = load_clip(clip_model) if clip_model else None
+        clip = c.clip_or_note(clip_model)
         _finish(strength_exercise(c.engine(), _folder(output, "strength", overwrite), image, prompt, model, images,
                                   seed, clip=clip, progress=_report))
 

@@ -42,7 +42,6 @@ def sweep(
       sdlab sweep "a red circle on a white background" --blend-prompt "a blue square on a black background" -x "blend=0-1 [6]"
     """
     from sdlab.eval.axes import parse_axis
-    from sdlab.eval.metrics import load_clip
     from sdlab.eval.sweep import run_sweep
 
     with c.user_errors():
@@ -55,7 +54,7 @@ def sweep(
         fields = {k: v for k, v in fields.items() if v is not None}
         if overwrite and (output / "cells").is_dir():
             shutil.rmtree(output / "cells")
-        clip = load_clip(clip_model) if clip_model else None
+        clip = c.clip_or_note(clip_model)
 
         def report(done: int, total: int, seconds: float) -> None:
             eta = seconds / done * (total - done)
