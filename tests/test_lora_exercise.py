@@ -90,3 +90,22 @@ def test_lora_exercise_cli_bad_input(tmp_path):
     assert result.exit_code == 2 and "data: give the subject's images" in result.output
     result = CliRunner().invoke(app, ["exercise", "lora", "--steps", "0", "-o", str(tmp_path / "o")])
     assert result.exit_code == 2 and "steps: must be at least 1" in result.output
+
+
+def test_the_answer_names_the_best_cell_and_over_fitting():
+    from sdlab.eval.exercises.lora import _answer
+
+    def row(rank, steps, fidelity, identity=None):
+        return {"rank": rank, "steps": steps, "identity": fidelity if identity is None else identity,
+                "fidelity": fidelity, "identity_seen": 0.5, "identity_off": 0.0}
+
+    table = [row(4, 100, 0.0), row(4, 200, 0.0), row(8, 100, 0.3), row(8, 200, 0.5), row(8, 400, 0.2)]
+    answer = _answer(table, judged=True)
+    assert answer.startswith("Best cell: rank 8 at 200 steps, where 50% of the images")
+    assert "Rank 4 never learns the subject in 200 steps." in answer
+    assert "Rank 8 over-fits past 200 steps: fidelity falls from 50% to 20% at 400." in answer
+    assert _answer([row(4, 100, 0.5), row(4, 200, 0.5)], judged=True).endswith("Rank 4 does not over-fit within 200 steps.")
+    assert _answer([row(4, 100, 0.0, 0.25)], judged=True).startswith("No cell draws the subject as asked: identity is at most 25%")
+    clip_rows = [{"rank": 4, "steps": 100, "identity": 0.6, "fidelity": 30.0, "identity_off": 0.4, "fidelity_off": 31.0},
+                 {"rank": 4, "steps": 200, "identity": 0.9, "fidelity": 25.0, "identity_off": 0.4, "fidelity_off": 31.0}]
+    assert _answer(clip_rows, judged=False).startswith("Best cell: rank 4 at 200 steps: identity (CLIP-I) 0.900")

@@ -206,7 +206,7 @@ def _answer(table: list[dict], judged: bool) -> str:
         if row[-1] is not peak and row[-1]["fidelity"] < peak["fidelity"] * 0.9:
             text += (f"Rank {rank} over-fits past {peak['steps']} steps: fidelity falls from "
                      f"{_fmt(peak['fidelity'], judged)} to {_fmt(row[-1]['fidelity'], judged)} at {row[-1]['steps']}. ")
-        elif row[0]["identity"] == row[-1]["identity"] == 0:
+        elif judged and all(r["identity"] == 0 for r in row):
             text += f"Rank {rank} never learns the subject in {row[-1]['steps']} steps. "
         else:
             text += f"Rank {rank} does not over-fit within {row[-1]['steps']} steps. "
