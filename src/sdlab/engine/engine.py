@@ -101,8 +101,9 @@ def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image |
     if request.task is not Task.txt2img:
         strength = request.strength if request.strength is not None else DEFAULT_STRENGTH[request.task]
     inpaint = request.task is Task.inpaint
-    varied = request.variation_strength > 0
-    variation_seed = request.variation_seed if request.variation_seed != -1 else secrets.randbelow(2**32 - 256 * 256)
+    variation_seed = None
+    if request.variation_strength > 0:
+        variation_seed = request.variation_seed if request.variation_seed != -1 else secrets.randbelow(2**32 - 256 * 256)
     return Resolved(
         task=request.task.value, prompt=request.prompt, negative_prompt=request.negative_prompt,
         model_name=model.source.name, model_hash=model.model_hash,
@@ -112,7 +113,7 @@ def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image |
         strength=strength, mask_blur=request.mask_blur if inpaint else None,
         inpaint_only_masked=request.inpaint_only_masked and inpaint,
         inpaint_padding=request.inpaint_padding if inpaint and request.inpaint_only_masked else None,
-        variation_seed=variation_seed if varied else None, variation_strength=request.variation_strength if varied else None,
+        variation_seed=variation_seed, variation_strength=request.variation_strength if variation_seed is not None else None,
         blend_prompt=request.blend_prompt, blend=request.blend if request.blend_prompt is not None else None,
     )
 
@@ -157,10 +158,9 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, seeds: list[i
     if task is Task.txt2img:
         call.update(width=resolved.width, height=resolved.height)
         if resolved.variation_strength:
-            offsets = [s - resolved.seed for s in seeds]
             shape = (pipe.unet.config.in_channels, resolved.height // pipe.vae_scale_factor,
                      resolved.width // pipe.vae_scale_factor)
-            call["latents"] = variation_latents(generators, [resolved.variation_seed + i for i in offsets],
+            call["latents"] = variation_latents(generators, [resolved.variation_seed_for(s) for s in seeds],
                                                 resolved.variation_strength, shape, conditioning["prompt_embeds"].dtype)
     elif task is Task.img2img:
         call.update(image=init, strength=resolved.strength)
@@ -214,7 +214,7 @@ def infotext_params(resolved: Resolved, seed: int) -> dict:
         "Size": f"{resolved.width}x{resolved.height}",
         "Model hash": resolved.model_hash or None,
         "Model": resolved.model_name,
-        "Variation seed": resolved.variation_seed + seed - resolved.seed if resolved.variation_strength else None,
+        "Variation seed": resolved.variation_seed_for(seed),
         "Variation seed strength": format_number(resolved.variation_strength) if resolved.variation_strength else None,
         "Denoising strength": format_number(resolved.strength) if resolved.strength is not None else None,
         "Mask blur": resolved.mask_blur,

@@ -11,13 +11,13 @@ def slerp(t: float, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a.clone()
     if t == 1:
         return b.clone()
-    a32, b32 = a.double().flatten(), b.double().flatten()
-    cos = torch.dot(a32, b32) / (a32.norm() * b32.norm())
+    a64, b64 = a.double().flatten(), b.double().flatten()
+    cos = torch.dot(a64, b64) / (a64.norm() * b64.norm())
     omega = torch.arccos(cos.clamp(-1.0, 1.0))
     if omega.abs() < 1e-4:  # nearly parallel: the sphere is flat here
-        mixed = (1 - t) * a32 + t * b32
+        mixed = (1 - t) * a64 + t * b64
     else:
-        mixed = (torch.sin((1 - t) * omega) * a32 + torch.sin(t * omega) * b32) / torch.sin(omega)
+        mixed = (torch.sin((1 - t) * omega) * a64 + torch.sin(t * omega) * b64) / torch.sin(omega)
     return mixed.reshape(a.shape).to(a.dtype)
 
 
@@ -32,5 +32,5 @@ def variation_latents(generators: list[torch.Generator], variation_seeds: list[i
     for generator, variation_seed in zip(generators, variation_seeds):
         own = torch.randn((1, *shape), generator=generator, dtype=dtype)
         other = torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(variation_seed), dtype=dtype)
-        rows.append(slerp(strength, own.float(), other.float()).to(dtype))
+        rows.append(slerp(strength, own, other))  # computed in float64, returned in `dtype`
     return torch.cat(rows)

@@ -99,6 +99,7 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
                 samplers.resolve(request.sampler, request.schedule)
             cells.append((iy, ix, y_value, x_value, fields, request))  # every cell is valid before any runs
     started, done = time.time(), 0
+    row_starts: dict[int, list[Image.Image]] = {}  # a walk's first images per row, for `change`
     for iy, ix, y_value, x_value, fields, request in cells:
         cell_dir = folder / "cells" / f"y{iy:02d}-x{ix:02d}"
         record = load_cell(cell_dir, fields)
@@ -110,9 +111,8 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
             images = [i.image for i in result.images]
             metrics = cell_metrics(fields, images, clip)
             if x.name in WALKS:
-                start = folder / "cells" / f"y{iy:02d}-x00"
-                firsts = [open_image(start / n) for n in json.loads((start / "cell.json").read_text())["images"]] \
-                    if ix else images
+                firsts = images if ix == 0 else row_starts.get(iy) or _cell_images(folder / "cells" / f"y{iy:02d}-x00")
+                row_starts[iy] = firsts
                 metrics["change"] = sum(map(rms_distance, images, firsts)) / len(images)
             record = {"fields": jsonable(fields), "images": names, "metrics": metrics}
             write_bytes(cell_dir / "cell.json", json.dumps(record, indent=2).encode(), overwrite=True)
@@ -138,6 +138,11 @@ def _fixed_seeds(base: dict, folder: Path, swept: set) -> dict:
             kept = recorded.get(name)
             base[name] = kept if isinstance(kept, int) and axis not in swept else random.randint(0, 2**31 - 1)
     return base
+
+
+def _cell_images(cell_dir: Path) -> list[Image.Image]:
+    """The images a finished cell recorded, in order."""
+    return [open_image(cell_dir / name) for name in json.loads((cell_dir / "cell.json").read_text())["images"]]
 
 
 def load_cell(cell_dir: Path, fields: dict) -> dict | None:

@@ -37,6 +37,10 @@ class Resolved:
     blend_prompt: str | None = None
     blend: float | None = None
 
+    def variation_seed_for(self, seed: int) -> int | None:
+        """The variation seed of the image with `seed`: both count up through a batch, as in A1111."""
+        return None if self.variation_seed is None else self.variation_seed + seed - self.seed
+
 
 @dataclass
 class GeneratedImage:

@@ -165,8 +165,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     if held_out and request.validate_every and start == 0:
         validation.append((0, validation_loss()))
     bar = tqdm(total=request.steps, initial=start, desc="train-lora", disable=not rt.is_main or progress is not None,
-               file=sys.stderr,
-               mininterval=1, dynamic_ncols=True)
+               file=sys.stderr, mininterval=1, dynamic_ncols=True)
     losses: list[float] = []
     epochs: dict[int, list[list[int]]] = {}
     for name in trainable:
