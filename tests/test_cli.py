@@ -77,16 +77,16 @@ def test_samplers_and_models_commands(tmp_path, monkeypatch, sd1_dir):
 
 
 @pytest.mark.parametrize("args, argument", [
-    (["generate", "x", "-W", "63"], "width"),
-    (["generate", "x", "--steps", "0"], "steps"),
-    (["generate", "x", "--sampler", "Euler b"], "sampler"),
-    (["generate", "x", "--model", "/no/such/model"], "model"),
-    (["generate", "x", "--seed", "-5"], "seed"),
-    (["generate", "x", "--cfg", "-1"], "cfg"),
-    (["generate", "x", "--dtype", "fp8"], "dtype"),
+    (["generate", "x", "-W", "63"], "-W"),
+    (["generate", "x", "--steps", "0"], "--steps"),
+    (["generate", "x", "--sampler", "Euler b"], "--sampler"),
+    (["generate", "x", "--model", "/no/such/model"], "--model"),
+    (["generate", "x", "--seed", "-5"], "--seed"),
+    (["generate", "x", "--cfg", "-1"], "--cfg"),
+    (["generate", "x", "--dtype", "fp8"], "--dtype"),
     (["generate"], "prompt"),
-    (["img2img", "x", "--image", "missing.png", "--strength", "0.5"], "image"),
-    (["img2img", "x", "--image", "README.md", "--strength", "1.5"], "strength"),
+    (["img2img", "x", "--image", "missing.png", "--strength", "0.5"], "--image"),
+    (["img2img", "x", "--image", "README.md", "--strength", "1.5"], "--strength"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(args, argument, tmp_path, sd1_dir):
     if "--model" not in args and args != ["generate"]:

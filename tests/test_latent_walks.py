@@ -11,7 +11,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from typer.testing import CliRunner
 
-from sdlab.cli.generate import request_from_image
+from sdlab.cli.generate import request_fields_of as request_from_image
 from sdlab.cli.main import app
 from sdlab.engine.noise import slerp, variation_latents
 from sdlab.errors import UsageError

@@ -37,8 +37,9 @@ def test_single_file_round_trip_gives_the_same_image(request, engine, fixture, t
 
 def test_single_file_offline_without_config_says_how(engine, sd1_dir, tmp_path):
     path = save_single_file(engine.models.get(str(sd1_dir)).pipe, tmp_path / "m.safetensors")
-    with pytest.raises(ModelLoadError, match="--config"):
+    with pytest.raises(ModelLoadError, match="local diffusers folder") as info:
         tiny(engine, path)
+    assert info.value.fix.option == "config"  # the CLI offers it as --config
 
 
 def test_pickle_is_refused_unless_allowed(engine, sd1_dir, tmp_path):
@@ -47,8 +48,9 @@ def test_pickle_is_refused_unless_allowed(engine, sd1_dir, tmp_path):
     path = tmp_path / "model.safetensors"  # a pickle in disguise: the bytes decide, not the name
     torch.save({"state_dict": pipeline_tensors(engine.models.get(str(sd1_dir)).pipe)}, path)
     assert detect_format(path) is FileFormat.torch_zip
-    with pytest.raises(ModelLoadError, match="--allow-pickle"):
+    with pytest.raises(ModelLoadError, match="pickle file, which can run code") as info:
         tiny(engine, path, config=str(sd1_dir))
+    assert info.value.fix.option == "allow_pickle"
     result = tiny(engine, path, config=str(sd1_dir), allow_pickle=True)
     assert result.images[0].image.size == (32, 32)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from sdlab.engine.lora import extract_tags
+from sdlab.requests.lora_tags import LoraTag, split_tags
 from sdlab.errors import UsageError
 from sdlab.requests import build_request
 
@@ -41,8 +41,8 @@ def pixels(engine, sd1_dir, **kw):
 
 
 def test_tags_are_parsed_and_removed():
-    assert extract_tags("a cat <lora:style:0.8>, sunny <lora:b>") == ("a cat , sunny", [("style", 0.8), ("b", 1.0)])
-    assert extract_tags("plain") == ("plain", [])
+    assert split_tags("a cat <lora:style:0.8>, sunny <lora:b>") == ("a cat , sunny", [LoraTag("style", 0.8), LoraTag("b", 1.0)])
+    assert split_tags("plain") == ("plain", [])
 
 
 def test_weight_zero_has_no_effect_and_weights_scale(engine, sd1_dir, loras):
@@ -76,7 +76,7 @@ def test_two_loras_combine(engine, sd1_dir, loras):
 
 def test_missing_wrong_base_and_pickle_loras_are_refused(engine, sd1_dir, loras, tmp_path):
     folder, style, _ = loras
-    with pytest.raises(UsageError, match="lora: LoRA 'nope' not found.*other, style"):
+    with pytest.raises(UsageError, match="prompt: LoRA 'nope' not found.*other, style"):
         pixels(engine, sd1_dir, prompt="x <lora:nope>", lora_dir=str(folder))
     tensors = load_file(style)
     key = next(k for k in tensors if k.endswith("lora.up.weight") or k.endswith("lora_B.weight"))
@@ -104,7 +104,7 @@ def test_cli_lora_option(sd1_dir, loras, tmp_path):
     assert result.exit_code == 0, result.output
     assert "style: " in result.stdout
     bad = CliRunner().invoke(app, ["generate", "x", "--model", str(sd1_dir), "--lora", "missing.safetensors"])
-    assert bad.exit_code == 2 and bad.stderr.startswith("error: lora:")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --lora:")
 
 
 def test_kohya_file_gives_the_same_image_as_the_diffusers_file(engine, sd1_dir, loras, tmp_path):

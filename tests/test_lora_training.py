@@ -248,9 +248,9 @@ def test_bad_data_and_models(data, sd1_dir, sd1_inpaint_dir, tmp_path):
         train_lora(request(data, sd1_inpaint_dir, tmp_path / "i.safetensors"))
     out = tmp_path / "exists.safetensors"
     out.write_bytes(b"keep me")
-    with pytest.raises(UsageError, match="exists; pass --overwrite"):
+    with pytest.raises(UsageError, match="exists") as info:
         train_lora(request(data, sd1_dir, out, overwrite=False))
-    assert out.read_bytes() == b"keep me"
+    assert info.value.fix.option == "overwrite" and out.read_bytes() == b"keep me"
     with pytest.raises(UsageError, match="no checkpoint to resume"):
         train_lora(request(data, sd1_dir, tmp_path / "new.safetensors", resume=True))
 
@@ -264,7 +264,7 @@ def test_cli_trains_and_reports(data, sd1_dir, tmp_path):
     assert f"wrote {out} (2 steps" in result.output
     assert any(k.startswith("unet.") and ".lora_A." in k for k in tensors(out))
     again = CliRunner().invoke(app, args)  # the output exists and --overwrite was not given
-    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
+    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output  # the CLI offers the fix
 
 
 def test_a_constant_schedule_run_extends_with_resume_to_the_same_weights(data, sd1_dir, tmp_path):

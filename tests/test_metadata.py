@@ -1,7 +1,8 @@
 """A1111 infotext: writing, parsing real A1111 strings, and round trips through PNG files."""
 
-from sdlab.engine.images import read_parameters, save_png
-from sdlab.engine.metadata import format_infotext, parse_infotext
+from sdlab.engine.images import read_parameters
+from sdlab.outputs import save_png
+from sdlab.requests.infotext import format_infotext, parse_infotext
 from sdlab.requests import build_request
 
 A1111 = """masterpiece, best quality, 1girl, (blue hair:1.2), <lora:detail_tweaker:0.5>

@@ -78,8 +78,9 @@ def test_strength_sweep_faithfulness_falls(engine, tmp_path):
 
 
 def test_limits_and_invalid_cells_fail_before_anything_runs(engine, tmp_path):
-    with pytest.raises(UsageError, match="over the limit of 4; pass --max-cells 6"):
+    with pytest.raises(UsageError, match="over the limit of 4") as info:
         run_sweep(engine, {"prompt": PROMPT}, parse_axis("cfg=1,2,3"), parse_axis("seed=1,2"), tmp_path, max_cells=4)
+    assert info.value.fix.text.format(option="--max-cells") == "pass --max-cells 6 to run it"
     with pytest.raises(UsageError, match="unknown sampler 'Nope'"):
         run_sweep(engine, {"prompt": PROMPT}, parse_axis("sampler=Euler,Nope"), None, tmp_path)
     with pytest.raises(UsageError, match="no --lora"):

@@ -3,7 +3,6 @@
 import dataclasses
 
 import pytest
-import torch
 from diffusers import StableDiffusionPipeline
 from safetensors.torch import load_file
 
@@ -54,7 +53,7 @@ def test_train_base_command_smoke_and_bad_input(tmp_path):
     done = runner.invoke(app, ["train-base", str(tmp_path / "run"), "--tiny"])
     assert done.exit_code == 0, done.output
     assert (tmp_path / "run" / "model" / "model_index.json").is_file()
-    for args, argument in ((["train-base", ""], "output"), (["train-base", str(tmp_path / "x"), "--unet-lr", "0"], "unet-lr"),
-                           (["train-base", str(tmp_path / "y"), "--unet-steps", "0"], "unet-steps")):
+    for args, argument in ((["train-base", ""], "output"), (["train-base", str(tmp_path / "x"), "--unet-lr", "0"], "--unet-lr"),
+                           (["train-base", str(tmp_path / "y"), "--unet-steps", "0"], "--unet-steps")):
         bad = runner.invoke(app, args)
         assert bad.exit_code == 2 and bad.stderr.startswith(f"error: {argument}:"), bad.output

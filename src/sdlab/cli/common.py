@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from sdlab.errors import SdlabError, UsageError
 
-USAGE_EXIT = 2
+
+#: CLI options whose request field has another name (errors name the option, see cli/errors.py).
+FIELD_FOR_OPTION = {"negative": "negative_prompt", "only_masked": "inpaint_only_masked", "padding": "inpaint_padding",
+                    "lora": "loras", "sample_prompt": "sample_prompts"}
 
 
 def quiet_libraries() -> None:
@@ -31,12 +32,20 @@ def quiet_libraries() -> None:
 
 
 def library_bars_off() -> None:
-    """Turn off diffusers' and transformers' own loading bars (the CLI draws its own)."""
+    """Turn off diffusers' and transformers' own loading bars (the CLI draws its own), and their log lines
+    (sdlab reports what matters in its own words) unless --debug asks for everything."""
+    import logging
+
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
+    from sdlab.cli.errors import state
+
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
+    level = logging.WARNING if state().debug else logging.CRITICAL
+    diffusers_logging.set_verbosity(level)
+    transformers_logging.set_verbosity(level)
 
 
 def engine():
@@ -47,30 +56,17 @@ def engine():
     return default_engine()
 
 
-def clip_or_note(clip_model: str | None):
-    """The CLIP model for CLIP scores, or None with a note on stderr that they are skipped."""
+def clip_model(name: str | None):
+    """The CLIP model for CLIP scores, or None when none is given."""
     from sdlab.eval.metrics import load_clip
 
-    if clip_model:
-        return load_clip(clip_model)
-    typer.echo("note: CLIP score skipped; give --clip-model (a local CLIP folder, or a hub id when online)", err=True)
-    return None
+    return load_clip(name) if name else None
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn sdlab's errors into one line on stderr, never a traceback: exit 2 for bad input, 1 for a failed run."""
-    try:
-        yield
-    except UsageError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(USAGE_EXIT) from None
-    except SdlabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
+def note_if_no_clip(clip) -> None:
+    """Say that CLIP scores were skipped (after the run, so errors stay one line)."""
+    if clip is None:
+        typer.echo("note: CLIP score skipped; give --clip-model (a local CLIP folder, or a hub id when online)", err=True)
 
 
 def print_json(data: Any) -> None:
@@ -108,6 +104,7 @@ CpuOffload = Annotated[bool, typer.Option("--cpu-offload", help="Keep idle model
 SafetyChecker = Annotated[bool, typer.Option("--safety-checker", help="Run the model's safety checker and report its verdict.")]
 AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle (.ckpt/.pt) checkpoints, read with weights_only=True.")]
 Image = Annotated[Path, typer.Option("--image", "-i", help="Input image (PNG, JPEG or WEBP).")]
+ResizeModeOption = Annotated[Optional[str], typer.Option("--resize-mode", help="When --width/--height differ from the input: resize (stretch), crop (cover, crop the overflow) or fill (fit inside, fill the margins); A1111's modes.")]
 Strength = Annotated[Optional[float], typer.Option("--strength", help="0 keeps the input unchanged, 1 ignores it.")]
 Lora = Annotated[Optional[list[str]], typer.Option("--lora", help="LoRA file or name, FILE[:WEIGHT]; repeat for several.")]
 FuseLoras = Annotated[bool, typer.Option("--fuse-loras", help="Bake the LoRAs into the weights for faster steps.")]
@@ -115,9 +112,7 @@ LoraDir = Annotated[Optional[str], typer.Option("--lora-dir", help="Folder for <
 
 
 def parse_lora(value: str) -> dict:
-    """'style.safetensors:0.7' -> {path, weight}; without a numeric suffix the weight is 1."""
-    path, _, suffix = value.rpartition(":")
-    try:
-        return {"path": path, "weight": float(suffix)} if path else {"path": value, "weight": 1.0}
-    except ValueError:
-        return {"path": value, "weight": 1.0}
+    """--lora FILE[:WEIGHT] as request fields ({path, weight})."""
+    from sdlab.requests import LoraRef
+
+    return LoraRef.parse(value).model_dump()

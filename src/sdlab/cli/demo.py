@@ -21,23 +21,23 @@ def demo(
       sdlab demo\n
       sdlab demo --seed 7 --cfg 7.5 -o outputs/demo
     """
-    from sdlab.engine.images import save_numbered
+    from sdlab.outputs import check_folder, save_numbered
     from sdlab.eval.demo import label, run_demo
     from sdlab.eval.grid import labelled_grid
 
-    with c.user_errors():
-        rows = run_demo(c.engine(), model, seed, steps, cfg)
-        grid = labelled_grid([r.image for r in rows], [label(r) for r in rows], columns=4)
-        path = save_numbered(grid, output, seed, None)
-        correct = sum(r.correct for r in rows)
-        if as_json:
-            c.print_json({"grid": str(path), "correct": correct, "total": len(rows),
-                          "rows": [{"prompt": r.prompt, "expected": r.expected, "judge": r.seen,
-                                    "held_out": r.held_out, "correct": r.correct} for r in rows]})
-            return
-        for r in rows:
-            mark = "ok  " if r.correct else "MISS"
-            objects = f", {r.verdict.objects} objects" if r.verdict.objects != 1 else ""
-            typer.echo(f"{mark} {r.prompt:<62} judge: {' '.join(str(s) for s in r.seen)}{objects}"
-                       f"{'  (held-out pair)' if r.held_out else ''}")
-        typer.echo(f"{correct}/{len(rows)} judged correct; grid: {path}")
+    check_folder(output)
+    rows = run_demo(c.engine(), model, seed, steps, cfg)
+    grid = labelled_grid([r.image for r in rows], [label(r) for r in rows], columns=4)
+    path = save_numbered(grid, output, seed, None)
+    correct = sum(r.correct for r in rows)
+    if as_json:
+        c.print_json({"grid": str(path), "correct": correct, "total": len(rows),
+                      "rows": [{"prompt": r.prompt, "expected": r.expected, "judge": r.seen,
+                                "held_out": r.held_out, "correct": r.correct} for r in rows]})
+        return
+    for r in rows:
+        mark = "ok  " if r.correct else "MISS"
+        objects = f", {r.verdict.objects} objects" if r.verdict.objects != 1 else ""
+        typer.echo(f"{mark} {r.prompt:<62} judge: {' '.join(str(s) for s in r.seen)}{objects}"
+                   f"{'  (held-out pair)' if r.held_out else ''}")
+    typer.echo(f"{correct}/{len(rows)} judged correct; grid: {path}")

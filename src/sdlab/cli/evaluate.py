@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 import typer
 
 from sdlab.cli import common as c
+from sdlab.cli.errors import SdlabCommand, SdlabGroup
 
-app = typer.Typer(help="Measure models: prompt adherence on the synthetic world.", no_args_is_help=True)
+app = typer.Typer(cls=SdlabGroup, help="Measure models: prompt adherence on the synthetic world.", no_args_is_help=True)
 
 
-@app.command()
+@app.command(cls=SdlabCommand)
 def adherence(
     images: Annotated[int, typer.Option(help="Images per set (trained pairs, held-out pairs).")] = 200,
     cfg: Annotated[Optional[list[float]], typer.Option(help="Guidance scale; repeat to sweep.")] = None,
@@ -28,26 +29,25 @@ def adherence(
     from sdlab.errors import UsageError
     from sdlab.eval.adherence import measure
 
-    with c.user_errors():
-        if images < 1:
-            raise UsageError("images", f"must be at least 1, got {images}")
-        rows = []
-        for guidance in cfg or [None]:
-            for held_out in (False, True):
-                score = measure(c.engine(), held_out, images, model, guidance, steps, sampler, seed)
-                rows.append({"cfg": guidance, "set": "held-out" if held_out else "trained", **score.as_dict(),
-                             "misses": score.misses[:10]})
-                if not as_json:
-                    s = score.as_dict()
-                    typer.echo(f"cfg {guidance if guidance is not None else 'default':>7}  {rows[-1]['set']:<8}  "
-                               f"n={s['images']:<4} full {s['full']:6.1%}  colour {s['colour']:6.1%}  "
-                               f"shape {s['shape']:6.1%}  background {s['background']:6.1%}  "
-                               f"one object {s['single_object']:6.1%}  clipped px {s['clipped']:6.2%}")
-        if as_json:
-            c.print_json(rows)
+    if images < 1:
+        raise UsageError("images", f"must be at least 1, got {images}")
+    rows = []
+    for guidance in cfg or [None]:
+        for held_out in (False, True):
+            score = measure(c.engine(), held_out, images, model, guidance, steps, sampler, seed)
+            rows.append({"cfg": guidance, "set": "held-out" if held_out else "trained", **score.as_dict(),
+                         "misses": score.misses[:10]})
+            if not as_json:
+                s = score.as_dict()
+                typer.echo(f"cfg {guidance if guidance is not None else 'default':>7}  {rows[-1]['set']:<8}  "
+                           f"n={s['images']:<4} full {s['full']:6.1%}  colour {s['colour']:6.1%}  "
+                           f"shape {s['shape']:6.1%}  background {s['background']:6.1%}  "
+                           f"one object {s['single_object']:6.1%}  clipped px {s['clipped']:6.2%}")
+    if as_json:
+        c.print_json(rows)
 
 
-@app.command()
+@app.command(cls=SdlabCommand)
 def inpainting(
     cases: Annotated[int, typer.Option(help="Objects to replace.")] = 100,
     model: c.Model = None,
@@ -63,9 +63,8 @@ def inpainting(
     from sdlab.errors import UsageError
     from sdlab.eval.inpainting import measure_inpainting
 
-    with c.user_errors():
-        if cases < 1:
-            raise UsageError("cases", f"must be at least 1, got {cases}")
-        score = measure_inpainting(c.engine(), cases, model, seed, only_masked=only_masked)
-        typer.echo(f"inpainting ({'only masked' if only_masked else 'whole picture'}): {score.success}/{score.cases} = {score.rate():.1%} judged as asked; "
-                   f"largest change outside the mask {score.max_change_outside}/255")
+    if cases < 1:
+        raise UsageError("cases", f"must be at least 1, got {cases}")
+    score = measure_inpainting(c.engine(), cases, model, seed, only_masked=only_masked)
+    typer.echo(f"inpainting ({'only masked' if only_masked else 'whole picture'}): {score.success}/{score.cases} = {score.rate():.1%} judged as asked; "
+               f"largest change outside the mask {score.max_change_outside}/255")

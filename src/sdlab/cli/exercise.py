@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from sdlab.cli import common as c
+from sdlab.cli.errors import SdlabCommand, SdlabGroup
 
-app = typer.Typer(help="The seeds' exercises: guidance and img2img strength sweeps, a LoRA rank x steps grid; each with a report.",
+app = typer.Typer(cls=SdlabGroup, help="The seeds' exercises: guidance and img2img strength sweeps, a LoRA rank x steps grid; each with a report.",
                   no_args_is_help=True)
 
 Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for report.md, grid, plots, cells (default outputs/exercise-NAME).")]
@@ -20,16 +21,9 @@ def _report(done: int, total: int, seconds: float) -> None:
     typer.echo(f"cell {done}/{total}  {seconds:.0f} s elapsed, about {seconds / done * (total - done):.0f} s to go", err=True)
 
 
-def _folder(output: Optional[Path], name: str, overwrite: bool) -> Path:
-    """The exercise folder; --overwrite drops its finished cells (and trained LoRAs) so everything is redone."""
-    import shutil
-
-    folder = output or Path(f"outputs/exercise-{name}")
-    if overwrite:
-        for part in ("cells", "loras"):
-            if (folder / part).is_dir():
-                shutil.rmtree(folder / part)
-    return folder
+def _folder(output: Optional[Path], name: str) -> Path:
+    """The exercise folder (default outputs/exercise-NAME)."""
+    return output or Path(f"outputs/exercise-{name}")
 
 
 def _finish(exercise) -> None:
@@ -37,7 +31,7 @@ def _finish(exercise) -> None:
     typer.echo(f"wrote {exercise.report}")
 
 
-@app.command()
+@app.command(cls=SdlabCommand)
 def guidance(
     output: Output = None, model: c.Model = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt (default: four prompts of the embedded model's world).")] = None,
@@ -53,14 +47,14 @@ def guidance(
     """
     from sdlab.eval.exercises import guidance_exercise
 
-    with c.user_errors():
-        _check_images(images)
-        clip = c.clip_or_note(clip_model)
-        _finish(guidance_exercise(c.engine(), _folder(output, "guidance", overwrite), model, prompt, images, seed,
-                                  clip=clip, progress=_report))
+    _check_images(images)
+    clip = c.clip_model(clip_model)
+    _finish(guidance_exercise(c.engine(), _folder(output, "guidance"), model, prompt, images, seed,
+                              clip=clip, progress=_report, overwrite=overwrite))
+    c.note_if_no_clip(clip)
 
 
-@app.command()
+@app.command(cls=SdlabCommand)
 def strength(
     output: Output = None, model: c.Model = None,
     image: Annotated[Optional[Path], typer.Option("--image", "-i", help="Input image (default: a rendered blue square on pink).")] = None,
@@ -78,16 +72,16 @@ def strength(
     from sdlab.errors import UsageError
     from sdlab.eval.exercises import strength_exercise
 
-    with c.user_errors():
-        _check_images(images)
-        if model is not None and image is None:
-            raise UsageError("image", "give an input image for a model other than the embedded one")
-        clip = c.clip_or_note(clip_model)
-        _finish(strength_exercise(c.engine(), _folder(output, "strength", overwrite), image, prompt, model, images,
-                                  seed, clip=clip, progress=_report))
+    _check_images(images)
+    if model is not None and image is None:
+        raise UsageError("image", "give an input image for a model other than the embedded one")
+    clip = c.clip_model(clip_model)
+    _finish(strength_exercise(c.engine(), _folder(output, "strength"), image, prompt, model, images,
+                              seed, clip=clip, progress=_report, overwrite=overwrite))
+    c.note_if_no_clip(clip)
 
 
-@app.command()
+@app.command(cls=SdlabCommand)
 def lora(
     output: Output = None, model: c.Model = None,
     data: Annotated[Optional[Path], typer.Option(help="Your subject's images (captions optional; kohya N_name folders work). Default: the embedded model's star.")] = None,
@@ -115,12 +109,12 @@ def lora(
     from sdlab.eval.exercises import lora_exercise
     from sdlab.eval.metrics import load_clip
 
-    with c.user_errors():
-        _check_images(per_prompt, "per-prompt")
-        clip = load_clip(clip_model) if clip_model else None
-        _finish(lora_exercise(c.engine(), _folder(output, "lora", overwrite), model, data, trigger,
-                              tuple(prompt) if prompt else None, clip, tuple(rank or (4, 8)), tuple(steps or (150, 300, 600)),
-                              lr, batch_size, per_prompt, targets, resolution=resolution, progress=_report))
+    _check_images(per_prompt, "per-prompt")
+    clip = load_clip(clip_model) if clip_model else None
+    _finish(lora_exercise(c.engine(), _folder(output, "lora"), model, data, trigger,
+                          tuple(prompt) if prompt else None, clip, tuple(rank or (4, 8)), tuple(steps or (150, 300, 600)),
+                          lr, batch_size, per_prompt, targets, resolution=resolution, progress=_report,
+                          overwrite=overwrite))
 
 
 def _check_images(images: int, argument: str = "images") -> None:

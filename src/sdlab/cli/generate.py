@@ -8,61 +8,33 @@ from typing import Annotated, Any, Optional
 import typer
 
 from sdlab.cli import common as c
-from sdlab.engine.images import read_parameters, save_numbered, save_png
-from sdlab.engine.metadata import parse_infotext
+from sdlab.engine.images import read_parameters
 from sdlab.errors import UsageError
-
-#: Infotext keys and the request fields they set when re-running with --from.
-FROM_KEYS = {"Steps": ("steps", int), "CFG scale": ("cfg", float), "Seed": ("seed", int),
-             "Sampler": ("sampler", str), "Denoising strength": ("strength", float), "Mask blur": ("mask_blur", int),
-             "Variation seed": ("variation_seed", int), "Variation seed strength": ("variation_strength", float),
-             "Blend prompt": ("blend_prompt", str), "Blend weight": ("blend", float)}
-
-
-def request_from_image(path: Path) -> dict[str, Any]:
-    """Request fields recorded in an image's A1111 infotext."""
-    text = read_parameters(path)
-    if not text:
-        raise UsageError("from", f"{path} carries no generation parameters (no A1111 'parameters' text)")
-    info = parse_infotext(text)
-    fields: dict[str, Any] = {"prompt": info["Prompt"], "negative_prompt": info["Negative prompt"]}
-    for key, (name, cast) in FROM_KEYS.items():
-        if key in info:
-            try:
-                fields[name] = cast(info[key])
-            except ValueError:
-                raise UsageError("from", f"{path}: {key} {info[key]!r} is not a number") from None
-    if info.get("Schedule type") and info["Schedule type"].lower() != "automatic":
-        fields["schedule"] = info["Schedule type"]
-    if "Size-1" in info:
-        fields["width"], fields["height"] = info["Size-1"], info["Size-2"]
-    if info.get("Model") == "sdlab-shapes":
-        fields["model"] = None
-    return fields
-
+from sdlab.outputs import image_outputs
+from sdlab.requests.infotext import request_fields
 
 def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path, overwrite: bool, as_json: bool,
         from_image: Optional[Path]) -> None:
-    """Merge --from values with explicit options, generate with a progress bar, save and report."""
+    """Merge --from values with explicit options, check the destination, generate with a progress bar, save, report."""
     from sdlab.requests import build_request
 
-    fields = request_from_image(from_image) if from_image else {}
-    if prompt is not None:
-        fields["prompt"] = prompt
-    fields.update({k: v for k, v in options.items() if v is not None})
-    request = build_request(task=task, **fields)
-    with _progress() as progress:
-        result = c.engine().generate(request, progress=progress)
+    recorded = request_fields_of(from_image) if from_image else {}
+    explicit = {k: v for k, v in options.items() if v is not None} | ({"prompt": prompt} if prompt is not None else {})
+    try:
+        request = build_request(task=task, **(recorded | explicit))
+        outputs = image_outputs(output, request.batch_size * request.batch_count, overwrite)
+        with _progress() as progress:  # the engine checks inputs, LoRAs, sampler and model before drawing anything
+            result = c.engine().generate(request, progress=progress)
+    except UsageError as exc:
+        field = (exc.argument or "").replace("-", "_")
+        if field in recorded and field not in explicit:  # the bad value came from the image's metadata
+            raise UsageError("from_image", f"{from_image}: its {field.replace('_', ' ')}: {exc.message}") from None
+        raise
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     written = []
-    many = len(result.images) > 1
     for index, item in enumerate(result.images):
-        if output.suffix.lower() == ".png":
-            path = output.with_name(f"{output.stem}-{index}{output.suffix}") if many else output
-            save_png(item.image, path, item.infotext, overwrite=overwrite)
-        else:
-            path = save_numbered(item.image, output, item.seed, item.infotext)
+        path = outputs.save(index, item.image, item.seed, item.infotext)
         written.append({"path": str(path), "seed": item.seed, "nsfw": item.nsfw, "parameters": item.parameters,
                         "infotext": item.infotext})
         if item.nsfw:
@@ -72,6 +44,17 @@ def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path,
     else:
         for entry in written:
             typer.echo(entry["path"])
+
+
+def request_fields_of(image: Path) -> dict[str, Any]:
+    """The request fields an image's A1111 infotext records (--from)."""
+    text = read_parameters(image, "from_image")
+    if not text:
+        raise UsageError("from_image", f"{image} carries no generation parameters (no A1111 'parameters' text)")
+    try:
+        return request_fields(text, "from_image")
+    except UsageError as exc:
+        raise UsageError("from_image", f"{image}: {exc.message}") from None
 
 
 class _progress:
@@ -104,11 +87,10 @@ class _progress:
 
 def _options(**kw: Any) -> dict[str, Any]:
     """CLI names -> request fields."""
-    renames = {"negative": "negative_prompt", "only_masked": "inpaint_only_masked", "padding": "inpaint_padding"}
     flags = ("attention_slicing", "vae_slicing", "vae_tiling", "cpu_offload", "safety_checker", "allow_pickle",
              "fuse_loras")
-    out = {renames.get(k, k): v for k, v in kw.items()}
-    loras = out.pop("lora", None)
+    out = {c.FIELD_FOR_OPTION.get(k, k): v for k, v in kw.items()}
+    loras = out.pop("loras", None)
     if loras:
         out["loras"] = tuple(c.parse_lora(value) for value in loras)
     for flag in flags:
@@ -144,16 +126,15 @@ def generate(
       sdlab generate "a castle" --model runwayml/stable-diffusion-v1-5 --steps 25\n
       sdlab generate "a castle <lora:ghibli:0.8>" --model ./sd15 --lora-dir ./loras --lora detail.safetensors:0.5
     """
-    with c.user_errors():
-        if prompt is None and from_image is None:
-            raise UsageError("prompt", "give a prompt, or --from IMAGE to re-run an image's parameters")
-        options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
-        run("txt2img", prompt, options, output, overwrite, as_json, from_image)
+    if prompt is None and from_image is None:
+        raise UsageError("prompt", "give a prompt, or --from IMAGE to re-run an image's parameters")
+    options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
+    run("txt2img", prompt, options, output, overwrite, as_json, from_image)
 
 
 def img2img(
     prompt: Annotated[Optional[str], typer.Argument(help="What the result should show.")] = None,
-    image: c.Image = ..., strength: c.Strength = None,
+    image: c.Image = ..., strength: c.Strength = None, resize_mode: c.ResizeModeOption = None,
     negative: c.Negative = None, model: c.Model = None, config: c.Config = None, sampler: c.Sampler = None,
     schedule: c.Schedule = None, steps: c.Steps = None, cfg: c.Cfg = None, seed: c.Seed = None,
     width: c.Width = None, height: c.Height = None, batch_size: c.BatchSize = None, batch_count: c.BatchCount = None,
@@ -170,17 +151,16 @@ def img2img(
       sdlab img2img "a blue square on a black background" --image in.png --strength 0.6\n
       sdlab img2img "oil painting" -i photo.jpg --strength 0.5 --model ./sd15 --seed 42
     """
-    with c.user_errors():
-        options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
-        options["image"] = str(image)
-        run("img2img", prompt, options, output, overwrite, as_json, from_image)
+    options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
+    options["image"] = str(image)
+    run("img2img", prompt, options, output, overwrite, as_json, from_image)
 
 
 def inpaint(
     prompt: Annotated[Optional[str], typer.Argument(help="What to paint in the masked area.")] = None,
     image: c.Image = ...,
     mask: Annotated[Path, typer.Option("--mask", help="Mask image: white = regenerate, black = keep (RGBA: opaque = regenerate).")] = ...,
-    strength: c.Strength = None,
+    strength: c.Strength = None, resize_mode: c.ResizeModeOption = None,
     mask_blur: Annotated[Optional[int], typer.Option("--mask-blur", help="Blur radius of the mask edge in pixels (default 4).")] = None,
     only_masked: Annotated[bool, typer.Option("--only-masked", help="Inpaint a crop around the mask at full resolution, then paste back.")] = False,
     padding: Annotated[Optional[int], typer.Option("--padding", help="Pixels of context around the mask with --only-masked (default 32).")] = None,
@@ -200,7 +180,6 @@ def inpaint(
       sdlab inpaint "a green triangle" --image scene.png --mask mask.png\n
       sdlab inpaint "a hat" -i portrait.png --mask hat.png --only-masked --padding 48 --model ./sd15-inpainting
     """
-    with c.user_errors():
-        options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
-        options["image"], options["mask"] = str(image), str(mask)
-        run("inpaint", prompt, options, output, overwrite, as_json, from_image)
+    options = _options(**{k: v for k, v in locals().items() if k not in ("prompt", "output", "overwrite", "as_json", "from_image")})
+    options["image"], options["mask"] = str(image), str(mask)
+    run("inpaint", prompt, options, output, overwrite, as_json, from_image)

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from sdlab.cli import demo, evaluate, exercise, generate, inspect, sweep, train, train_lora
 from sdlab.cli.common import quiet_libraries
+from sdlab.cli.errors import SdlabCommand, SdlabGroup
 
 app = typer.Typer(
-    name="sdlab", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-    help="Stable Diffusion, reproducible and measurable: generate, img2img, inpaint, and more.",
+    name="sdlab", cls=SdlabGroup, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    help="Stable Diffusion, reproducible and measurable: generate, img2img, inpaint, and more. "
+         "Add --debug anywhere to see a traceback instead of the one-line error.",
 )
-app.command()(generate.generate)
-app.command()(generate.img2img)
-app.command()(generate.inpaint)
-app.command()(inspect.samplers)
-app.command()(inspect.models)
-app.command()(inspect.info)
-app.command()(inspect.loras)
-app.command()(demo.demo)
-app.command(name="train-base")(train.train_base)
-app.command(name="train-lora")(train_lora.train_lora)
-app.command()(sweep.sweep)
+for name, function in (("generate", generate.generate), ("img2img", generate.img2img), ("inpaint", generate.inpaint),
+                       ("samplers", inspect.samplers), ("models", inspect.models), ("info", inspect.info),
+                       ("loras", inspect.loras), ("demo", demo.demo), ("train-base", train.train_base),
+                       ("train-lora", train_lora.train_lora), ("sweep", sweep.sweep)):
+    app.command(name=name, cls=SdlabCommand)(function)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(exercise.app, name="exercise")
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # so `finally` blocks remove temporary files, as on Ctrl+C
+
+
 def main() -> None:
     quiet_libraries()
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from sdlab.cli import common as c
 
 
 def train_base(
@@ -34,11 +33,10 @@ def train_base(
     from sdlab.errors import UsageError
     from sdlab.training.base.trainer import train_base as run
 
-    with c.user_errors():
-        if not output.strip():
-            raise UsageError("output", "needs a run folder, e.g. runs/shapes")
-        overrides = {k: v for k, v in dict(seed=seed, vae_steps=vae_steps, unet_steps=unet_steps, unet_batch=unet_batch,
-                                           unet_lr=unet_lr, vae_lr=vae_lr, dataset_size=dataset_size).items() if v is not None}
-        config = dataclasses.replace(TINY if tiny else BaseTrainConfig(), **overrides)
-        model = run(Path(output), config, log=lambda message: typer.echo(message, err=True), max_steps=max_steps)
-        typer.echo(f"stopped after {max_steps} steps; run the same command to resume" if model is None else str(model))
+    if not output.strip():
+        raise UsageError("output", "needs a run folder, e.g. runs/shapes")
+    overrides = {k: v for k, v in dict(seed=seed, vae_steps=vae_steps, unet_steps=unet_steps, unet_batch=unet_batch,
+                                       unet_lr=unet_lr, vae_lr=vae_lr, dataset_size=dataset_size).items() if v is not None}
+    config = dataclasses.replace(TINY if tiny else BaseTrainConfig(), **overrides)
+    model = run(Path(output), config, log=lambda message: typer.echo(message, err=True), max_steps=max_steps)
+    typer.echo(f"stopped after {max_steps} steps; run the same command to resume" if model is None else str(model))

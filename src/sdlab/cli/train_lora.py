@@ -78,21 +78,20 @@ def train_lora(
                   sample_prompts=tuple(sample_prompt) if sample_prompt else None, checkpoint_every=checkpoint_every,
                   resume=resume, output_format=output_format, comment=comment, overwrite=overwrite or None,
                   device=device, allow_pickle=allow_pickle or None)
-    with c.user_errors():
-        request = build_lora_request(**{k: v for k, v in fields.items() if v is not None})
-        if not 1 <= num_processes <= 1024:
-            raise UsageError("num-processes", f"must be between 1 and 1024, got {num_processes}")
-        if num_processes > 1:
-            raise typer.Exit(_launch(num_processes))
-        from sdlab.training.lora.trainer import train_lora as run
+    request = build_lora_request(**{k: v for k, v in fields.items() if v is not None})
+    if not 1 <= num_processes <= 1024:
+        raise UsageError("num-processes", f"must be between 1 and 1024, got {num_processes}")
+    if num_processes > 1:
+        raise typer.Exit(_launch(num_processes))
+    from sdlab.training.lora.trainer import train_lora as run
 
-        c.library_bars_off()
-        result = run(request, log=lambda message: typer.echo(message, err=True))
-        if not result.main_process:
-            return
-        last = f", final loss {result.losses[-1]:.4f}" if result.losses else ""
-        held = f", validation loss {result.validation[-1][1]:.4f}" if result.validation else ""
-        typer.echo(f"wrote {result.output} ({result.steps} steps in {result.seconds:.0f} s{last}{held})")
+    c.library_bars_off()
+    result = run(request, log=lambda message: typer.echo(message, err=True))
+    if not result.main_process:
+        return
+    last = f", final loss {result.losses[-1]:.4f}" if result.losses else ""
+    held = f", validation loss {result.validation[-1][1]:.4f}" if result.validation else ""
+    typer.echo(f"wrote {result.output} ({result.steps} steps in {result.seconds:.0f} s{last}{held})")
 
 
 def _launch(processes: int) -> int:

@@ -3,30 +3,54 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-from sdlab import __version__
 from sdlab.engine import lora, samplers
 from sdlab.engine.conditioning import encode
 from sdlab.engine.images import open_image
 from sdlab.engine.loading import LoadedModel, ModelCache
 from sdlab.engine.masks import blur, composite, mask_from_image, masked_box
-from sdlab.engine.metadata import format_infotext, format_number
+from sdlab.engine.memory import out_of_memory
 from sdlab.engine.noise import variation_latents
-from sdlab.engine.safety import check_images
+from sdlab.engine.safety import check_images, load_checker
+from sdlab.engine.sizing import describe_fit, fit, working_size
 from sdlab.engine.sources import Family
-from sdlab.errors import CancelledError, GenerationError, UsageError
+from sdlab.errors import CancelledError, GenerationError, OutOfMemoryError, UsageError
 from sdlab.requests import GeneratedImage, GenerationRequest, GenerationResult, Resolved, Task
+from sdlab.requests.infotext import format_infotext, infotext_params
+from sdlab.requests.result import SEED_RANGE
 
 Progress = Callable[[int, int], None]
 DEFAULT_STRENGTH = {Task.img2img: 0.75, Task.inpaint: 1.0}
+DEFAULT_BLEND = 0.5
+
+
+@dataclass
+class Prepared:
+    """A request checked against its model and ready to run: what will run, its inputs at their working size."""
+
+    model: LoadedModel
+    resolved: Resolved
+    init: Image.Image | None
+    mask: Image.Image | None
+    loras: list[tuple]  # (file, weight) to apply
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def task(self) -> Task:
+        """What runs: img2img at strength 1 ignores its input entirely, so it is text-to-image
+        (SD's last timestep still leaks a trace of the input)."""
+        task = Task(self.resolved.task)
+        return Task.txt2img if task is Task.img2img and self.resolved.strength == 1.0 else task
 
 
 class Engine:
@@ -38,47 +62,67 @@ class Engine:
     def load(self, request: GenerationRequest) -> LoadedModel:
         return self.models.get(request.model, request.device, request.dtype, request.config, request.allow_pickle)
 
+    def prepare(self, request: GenerationRequest) -> Prepared:
+        """Everything about `request` that can fail before denoising, checked: its inputs, LoRA files, sampler and
+        schedule, the model (loaded) and the model-dependent settings. Nothing is applied to the model yet."""
+        init, mask = _inputs(request)  # bad input fails before any model is loaded
+        if request.sampler is not None:
+            samplers.resolve(request.sampler, request.schedule)
+        wanted = lora.wanted(request)
+        model = self.load(request)
+        warnings: list[str] = []
+        resolved = _resolve(request, model, init)
+        size = (resolved.width, resolved.height)
+        asked = request.width is not None or request.height is not None
+        native = int(model.defaults["size"])
+        if init is not None:
+            warnings += filter(None, [describe_fit("image", init.size, size, request.resize_mode, native, asked)])
+            init = fit(init, size, request.resize_mode).convert("RGB")
+        if mask is not None:
+            mask = fit(mask_from_image(mask), size, request.resize_mode)
+        if resolved.strength and int(resolved.steps * resolved.strength) < 1:
+            raise UsageError("strength", f"{resolved.steps} steps at strength {resolved.strength:g} leave no step to "
+                             f"denoise (steps x strength < 1); use at least {math.ceil(1 / resolved.strength)} steps "
+                             "or a higher strength")
+        prepared = Prepared(model, resolved, init, mask, wanted, warnings)
+        sampler, schedule = samplers.resolve(resolved.sampler)
+        samplers.check_steps(samplers.make_scheduler(model.scheduler_config, sampler, schedule), sampler, resolved.steps)
+        model.pipeline(prepared.task.value)  # an inpainting model refuses other tasks
+        if request.cpu_offload and model.device.type != "cuda":
+            raise UsageError("cpu-offload", "model CPU offload needs a CUDA GPU; it does nothing on the CPU")
+        if request.safety_checker:
+            load_checker(model)  # a model without one is refused before any image is drawn
+        return prepared
+
     def generate(self, request: GenerationRequest, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> GenerationResult:
         """Run `request`; `progress(step, total)` is called after every denoising step, `cancel` stops it."""
         started = time.perf_counter()
-        init, mask = _inputs(request)  # bad input fails before any model is loaded
-        if request.sampler is not None:
-            samplers.resolve(request.sampler, request.schedule)
-        encoder_prompt, tags = lora.extract_tags(request.prompt)
-        folder = lora.lora_dir(request.lora_dir)
-        wanted = [(lora.resolve(ref.path, folder), ref.weight) for ref in request.loras]
-        wanted += [(lora.resolve(name, folder), weight) for name, weight in tags]
-        model = self.load(request)
-        warnings: list[str] = []
-        applied, lora_warnings = lora.apply(model, wanted, request.allow_pickle, request.fuse_loras)
+        prepared = self.prepare(request)
+        model, warnings = prepared.model, prepared.warnings
+        applied, lora_warnings = lora.apply(model, prepared.loras, request.allow_pickle, request.fuse_loras)
         warnings += lora_warnings
-        resolved = dataclasses.replace(_resolve(request, model, init), loras=tuple(applied))
-        if init is not None:
-            init = _fit(init, resolved, "image", warnings).convert("RGB")
-        if mask is not None:
-            mask = _fit(mask_from_image(mask), resolved, "mask", warnings)
-
-        # Strength 1 ignores the input entirely (SD's last timestep still leaks a trace of it): plain txt2img.
-        task = Task.txt2img if request.task is Task.img2img and resolved.strength == 1.0 else request.task
+        resolved = dataclasses.replace(prepared.resolved, loras=tuple(applied))
+        task = prepared.task
         sampler, schedule = samplers.resolve(resolved.sampler)  # the display name carries the schedule
         pipe = model.pipeline(task.value)
         pipe.scheduler = samplers.make_scheduler(model.scheduler_config, sampler, schedule)
-        _memory_options(pipe, request, model)
-        conditioning = encode(pipe, encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl,
+        _memory_options(pipe, request)
+        conditioning = encode(pipe, request.encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl,
                               resolved.blend_prompt, resolved.blend or 0.0)
 
         images: list[GeneratedImage] = []
         for batch in range(resolved.batch_count):
-            seeds = [resolved.seed + batch * resolved.batch_size + i for i in range(resolved.batch_size)]
-            if task is Task.img2img and resolved.strength == 0:
-                pixels = [init.copy() for _ in seeds]  # strength 0: nothing to denoise
+            indices = [batch * resolved.batch_size + i for i in range(resolved.batch_size)]
+            if task is not Task.txt2img and resolved.strength == 0:
+                pixels = [prepared.init.copy() for _ in indices]  # strength 0: nothing to denoise
             else:
-                pixels = _run(pipe, task, resolved, conditioning.as_kwargs(), seeds, init, mask, progress, cancel)
+                pixels = _run(pipe, task, resolved, conditioning.as_kwargs(), indices, prepared, progress, cancel)
             flags = check_images(model, pixels) if request.safety_checker else [None] * len(pixels)
-            for seed, image, nsfw in zip(seeds, pixels, flags):
-                params = infotext_params(resolved, seed)
-                images.append(GeneratedImage(image, seed, format_infotext(resolved.prompt, resolved.negative_prompt, params),
+            for index, image, nsfw in zip(indices, pixels, flags):
+                params = infotext_params(resolved, index)
+                images.append(GeneratedImage(image, resolved.seed_for(index),
+                                             format_infotext(resolved.prompt, resolved.negative_prompt, params),
                                              params, nsfw))
         return GenerationResult(images, resolved, warnings, time.perf_counter() - started)
 
@@ -86,24 +130,33 @@ class Engine:
 def _inputs(request: GenerationRequest) -> tuple[Image.Image | None, Image.Image | None]:
     init = open_image(request.image, "image") if request.image is not None else None
     mask = open_image(request.mask, "mask") if request.mask is not None else None
+    if mask is not None and mask_from_image(mask).getbbox() is None:
+        raise UsageError("mask", "is all black: nothing to regenerate (white = regenerate, black = keep)")
     return init, mask
+
+
+def _random_seed() -> int:
+    return secrets.randbelow(SEED_RANGE)
 
 
 def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image | None) -> Resolved:
     defaults = model.defaults
-    if init is not None and request.width is None and request.height is None:
-        width, height = (max(8, init.width // 8 * 8), max(8, init.height // 8 * 8))
+    if init is not None:
+        width, height = working_size(init.size, int(defaults["size"]), request.width, request.height)
     else:
         width, height = request.width or defaults["size"], request.height or defaults["size"]
     sampler, schedule = samplers.resolve(request.sampler or defaults["sampler"], request.schedule)
-    seed = request.seed if request.seed != -1 else secrets.randbelow(2**32 - 256 * 256)
+    seed = request.seed if request.seed != -1 else _random_seed()
     strength = None
     if request.task is not Task.txt2img:
         strength = request.strength if request.strength is not None else DEFAULT_STRENGTH[request.task]
     inpaint = request.task is Task.inpaint
     variation_seed = None
-    if request.variation_strength > 0:
-        variation_seed = request.variation_seed if request.variation_seed != -1 else secrets.randbelow(2**32 - 256 * 256)
+    if request.variation_strength:
+        variation_seed = request.variation_seed if request.variation_seed != -1 else _random_seed()
+    blend = None
+    if request.blend_prompt is not None:
+        blend = request.blend if request.blend is not None else DEFAULT_BLEND
     return Resolved(
         task=request.task.value, prompt=request.prompt, negative_prompt=request.negative_prompt,
         model_name=model.source.name, model_hash=model.model_hash,
@@ -114,19 +167,11 @@ def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image |
         inpaint_only_masked=request.inpaint_only_masked and inpaint,
         inpaint_padding=request.inpaint_padding if inpaint and request.inpaint_only_masked else None,
         variation_seed=variation_seed, variation_strength=request.variation_strength if variation_seed is not None else None,
-        blend_prompt=request.blend_prompt, blend=request.blend if request.blend_prompt is not None else None,
+        blend_prompt=request.blend_prompt, blend=blend,
     )
 
 
-def _fit(image: Image.Image, resolved: Resolved, argument: str, warnings: list[str]) -> Image.Image:
-    size = (resolved.width, resolved.height)
-    if image.size == size:
-        return image
-    warnings.append(f"{argument}: resized from {image.width}x{image.height} to {size[0]}x{size[1]}")
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def _memory_options(pipe, request: GenerationRequest, model: LoadedModel) -> None:
+def _memory_options(pipe, request: GenerationRequest) -> None:
     if request.attention_slicing:
         pipe.enable_attention_slicing()
     else:
@@ -134,25 +179,28 @@ def _memory_options(pipe, request: GenerationRequest, model: LoadedModel) -> Non
     (pipe.vae.enable_slicing if request.vae_slicing else pipe.vae.disable_slicing)()
     (pipe.vae.enable_tiling if request.vae_tiling else pipe.vae.disable_tiling)()
     if request.cpu_offload:
-        if model.device.type != "cuda":
-            raise UsageError("cpu-offload", "model CPU offload needs a CUDA GPU; it does nothing on the CPU")
         pipe.enable_model_cpu_offload()
 
 
-def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, seeds: list[int], init, mask,
+def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, indices: list[int], prepared: Prepared,
          progress: Progress | None, cancel: threading.Event | None) -> list[Image.Image]:
     """One batch through the pipeline; noise comes from CPU generators so a seed means the same everywhere."""
-    generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+    generators = [torch.Generator("cpu").manual_seed(resolved.seed_for(i)) for i in indices]
+    diverged: list[int] = []
 
     def on_step(p, step: int, _timestep, tensors: dict) -> dict:
+        if not diverged and not torch.isfinite(tensors["latents"]).all():
+            diverged.append(step + 1)
+            p._interrupt = True
         if progress is not None:
             progress(step + 1, p.num_timesteps)
         if cancel is not None and cancel.is_set():
             p._interrupt = True
         return tensors
 
+    init, mask = prepared.init, prepared.mask
     call = dict(conditioning, num_inference_steps=resolved.steps, guidance_scale=resolved.cfg, generator=generators,
-                num_images_per_prompt=len(seeds), output_type="np", callback_on_step_end=on_step)
+                num_images_per_prompt=len(indices), output_type="np", callback_on_step_end=on_step)
     crop_box = None
     soft_mask = None
     if task is Task.txt2img:
@@ -160,7 +208,7 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, seeds: list[i
         if resolved.variation_strength:
             shape = (pipe.unet.config.in_channels, resolved.height // pipe.vae_scale_factor,
                      resolved.width // pipe.vae_scale_factor)
-            call["latents"] = variation_latents(generators, [resolved.variation_seed_for(s) for s in seeds],
+            call["latents"] = variation_latents(generators, [resolved.variation_seed_for(i) for i in indices],
                                                 resolved.variation_strength, shape, conditioning["prompt_embeds"].dtype)
     elif task is Task.img2img:
         call.update(image=init, strength=resolved.strength)
@@ -174,25 +222,38 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, seeds: list[i
                 source_mask = soft_mask.crop(crop_box).resize((resolved.width, resolved.height), Image.Resampling.LANCZOS)
         call.update(image=source, mask_image=source_mask, strength=resolved.strength,
                     width=resolved.width, height=resolved.height)
-    with torch.inference_mode():
-        output = pipe(**call).images
+    try:
+        with torch.inference_mode():
+            output = pipe(**call).images
+    except Exception as exc:
+        if out_of_memory(exc):
+            raise OutOfMemoryError(
+                f"out of memory generating {len(indices)} image(s) of {resolved.width}x{resolved.height} on "
+                f"{prepared.model.device}: lower the size or the batch size, or turn on VAE tiling and attention "
+                "slicing") from exc
+        raise
     if cancel is not None and cancel.is_set():
         raise CancelledError("generation cancelled")
-    images = [_to_image(frame, resolved) for frame in output]
+    if diverged:
+        raise GenerationError(
+            f"the sampler diverged at step {diverged[0]} of {resolved.steps} ({resolved.sampler}, seed "
+            f"{resolved.seed_for(indices[0])}): the latents became NaN or infinite; use fewer steps or another sampler")
+    images = [_to_image(frame, resolved, prepared.model.dtype) for frame in output]
     if task is Task.inpaint:
         images = [_paste_back(init, image, soft_mask, crop_box) for image in images]
     return images
 
 
-def _to_image(frame: np.ndarray, resolved: Resolved) -> Image.Image:
+def _to_image(frame: np.ndarray, resolved: Resolved, dtype: torch.dtype) -> Image.Image:
+    half = dtype in (torch.float16, torch.bfloat16)
     if np.isnan(frame).any():
-        raise GenerationError(
-            f"the VAE decoded NaN values (seed {resolved.seed}); this is the fp16 VAE overflow: "
-            "run with --dtype fp32, or use an fp16-fixed VAE")
+        cause = ("this is the half-precision VAE overflowing: run with --dtype fp32, or use an fp16-fixed VAE" if half
+                 else "the VAE overflowed in fp32; the model's VAE weights may be broken")
+        raise GenerationError(f"the VAE decoded NaN values (seed {resolved.seed}); {cause}")
     if frame.max() <= 0.0:
-        raise GenerationError(
-            f"the image decoded all black (seed {resolved.seed}); usually an fp16 VAE overflow or a "
-            "safety filter in the model: run with --dtype fp32")
+        cause = "usually a half-precision VAE overflow: run with --dtype fp32" if half else \
+            "a safety filter inside the model, or broken VAE weights"
+        raise GenerationError(f"the image decoded all black (seed {resolved.seed}); {cause}")
     return Image.fromarray((frame * 255).round().astype(np.uint8))
 
 
@@ -202,27 +263,3 @@ def _paste_back(init: Image.Image, generated: Image.Image, soft_mask: Image.Imag
         full.paste(generated.resize((box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS), box[:2])
         generated = full
     return composite(init, generated, soft_mask)
-
-
-def infotext_params(resolved: Resolved, seed: int) -> dict:
-    """The parameter line of A1111's infotext for one image (settings that do not apply are left out)."""
-    params = {
-        "Steps": resolved.steps,
-        "Sampler": resolved.sampler,
-        "CFG scale": format_number(resolved.cfg),
-        "Seed": seed,
-        "Size": f"{resolved.width}x{resolved.height}",
-        "Model hash": resolved.model_hash or None,
-        "Model": resolved.model_name,
-        "Variation seed": resolved.variation_seed_for(seed),
-        "Variation seed strength": format_number(resolved.variation_strength) if resolved.variation_strength else None,
-        "Denoising strength": format_number(resolved.strength) if resolved.strength is not None else None,
-        "Mask blur": resolved.mask_blur,
-        "Inpaint area": "Only masked" if resolved.inpaint_only_masked else None,
-        "Masked area padding": resolved.inpaint_padding,
-        "Blend prompt": resolved.blend_prompt,
-        "Blend weight": format_number(resolved.blend) if resolved.blend is not None else None,
-        "Lora hashes": ", ".join(f"{name}: {short}" for name, short, _ in resolved.loras) or None,
-        "Version": f"sdlab {__version__}",
-    }
-    return {key: value for key, value in params.items() if value is not None}

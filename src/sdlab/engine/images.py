@@ -1,39 +1,65 @@
-"""Reading images safely and writing PNGs atomically, never overwriting unless asked."""
+"""Reading input images safely: a format allowlist, a pixel limit checked before decoding, EXIF orientation.
+
+Pillow only warns about images between its limit and twice its limit; sdlab refuses anything
+over `MAX_INPUT_PIXELS` (the largest image a request may ask for, 8192 x 8192) before a pixel
+is decoded, whatever the file's size on disk, so memory stays bounded by what a request allows.
+"""
 
 from __future__ import annotations
 
-import io
+import warnings
 from pathlib import Path
 
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps
 
-from sdlab.atomic import write_bytes
 from sdlab.errors import UsageError
 
-#: Formats sdlab opens; Pillow detects the format from the bytes, not the extension.
+#: Formats sdlab opens; Pillow detects the format from the bytes, not the extension (its JPEG reader also
+#: opens cameras' multi-picture JPEGs).
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
+#: The most pixels an input may have: the largest image a request can ask for.
+MAX_INPUT_PIXELS = 8192 * 8192
+
+
+def _unreadable(path: Path, argument: str, detail: str) -> UsageError:
+    return UsageError(argument, f"{path} is not a readable PNG, JPEG or WEBP image ({detail})")
 
 
 def open_image(source, argument: str = "image") -> Image.Image:
-    """Open a path or PIL image as a fully loaded image, with Pillow's decompression-bomb limit on."""
+    """Open a path or PIL image as a fully loaded RGB, RGBA, L or LA image, upright per its EXIF orientation."""
     if isinstance(source, Image.Image):
         return source
     path = Path(source)
     if not path.is_file():
         raise UsageError(argument, f"{path} does not exist or is not a file")
     try:
-        with Image.open(path, formats=ALLOWED_FORMATS) as image:
-            image.load()
-            return image.copy() if image.mode in ("RGB", "RGBA", "L", "LA") else image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    except Image.DecompressionBombError as exc:
-        raise UsageError(argument, f"{path} is too large to open safely ({exc}); at most {Image.MAX_IMAGE_PIXELS} pixels") from None
-    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UsageError(argument, f"{path} is not a readable PNG, JPEG or WEBP image ({exc.__class__.__name__})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=ALLOWED_FORMATS) as image:
+                width, height = image.size
+                if width * height > MAX_INPUT_PIXELS:
+                    raise UsageError(argument, f"{path} is {width}x{height} pixels, too large to open safely; "
+                                     f"at most {MAX_INPUT_PIXELS // 1_000_000} million pixels (8192x8192)")
+                image.load()
+                upright = ImageOps.exif_transpose(image) or image
+                if upright.mode in ("RGB", "RGBA", "L", "LA"):
+                    return upright.copy()
+                return upright.convert("RGBA" if "A" in upright.getbands() or "transparency" in upright.info else "RGB")
+    except UsageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise UsageError(argument, f"{path} is too large to open safely; at most "
+                         f"{MAX_INPUT_PIXELS // 1_000_000} million pixels (8192x8192)") from None
+    except Image.UnidentifiedImageError:
+        raise _unreadable(path, argument, "unknown or disallowed format") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, MemoryError) as exc:
+        # Pillow's decoders raise these for truncated or malformed files (MemoryError: absurd header values).
+        raise _unreadable(path, argument, f"{exc.__class__.__name__}: {str(exc).strip()[:80]}") from None
 
 
-def read_parameters(path: Path) -> str | None:
+def read_parameters(path: Path, argument: str = "image") -> str | None:
     """The A1111 `parameters` text of a PNG (or EXIF UserComment of a JPEG/WEBP), if any."""
-    image = open_image(path, "image")
+    image = open_image(path, argument)
     text = image.info.get("parameters")
     if text is None and image.getexif():
         comment = image.getexif().get_ifd(0x8769).get(0x9286)
@@ -41,35 +67,4 @@ def read_parameters(path: Path) -> str | None:
             text = comment[8:].decode("utf-16-be" if comment.startswith(b"UNICODE") else "utf-8", "ignore").strip("\x00")
         elif isinstance(comment, str):
             text = comment
-    return text
-
-
-def save_png(image: Image.Image, path: Path, parameters: str | None = None, overwrite: bool = False) -> Path:
-    """Write `image` as a PNG at `path` atomically; refuse to replace an existing file unless `overwrite`."""
-    info = PngImagePlugin.PngInfo()
-    if parameters:
-        info.add_text("parameters", parameters)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return write_bytes(path, buffer.getvalue(), overwrite=overwrite)
-
-
-def next_free_path(folder: Path, seed: int, suffix: str = ".png") -> Path:
-    """A1111-style `NNNNN-SEED.png` in `folder`, numbered after the highest existing index."""
-    highest = -1
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            head = entry.name.split("-", 1)[0]
-            if head.isdigit():
-                highest = max(highest, int(head))
-    return folder / f"{highest + 1:05d}-{seed}{suffix}"
-
-
-def save_numbered(image: Image.Image, folder: Path, seed: int, parameters: str | None) -> Path:
-    """Save under the next free number; a name taken meanwhile (another process) moves on to the next."""
-    for _ in range(1000):
-        try:
-            return save_png(image, next_free_path(folder, seed), parameters)
-        except UsageError:
-            continue
-    raise UsageError("output", f"could not find a free file name in {folder}")
+    return text if isinstance(text, str) else None

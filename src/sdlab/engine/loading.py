@@ -17,9 +17,10 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint import StableDiffusionXLInpaintPipeline
 
 from sdlab.engine.devices import pick_device, pick_dtype
-from sdlab.engine.formats import FileFormat, detect_format, file_hashes, load_state_dict, safetensors_header
-from sdlab.engine.sources import Family, ModelSource, SourceKind, file_family, folder_family, resolve_source
-from sdlab.errors import ModelLoadError, UsageError
+from sdlab.engine.formats import FileFormat, detect_format, file_hashes, load_state_dict, pickle_refused, safetensors_header
+from sdlab.engine.memory import out_of_memory
+from sdlab.engine.sources import Family, ModelSource, SourceKind, file_family, folder_family, models_dir, resolve_source
+from sdlab.errors import Fix, ModelLoadError, OutOfMemoryError, SdlabError, UsageError
 
 PIPELINES = {
     (Family.sd1, False): StableDiffusionPipeline, (Family.sd2, False): StableDiffusionPipeline,
@@ -117,16 +118,18 @@ def load_model(model: str | None, device: str = "auto", dtype: str = "auto", con
     try:
         if source.kind in (SourceKind.embedded, SourceKind.folder):
             folder = Path(source.location)
-            family, inpainting = folder_family(folder)
-            pipe = PIPELINES[family, inpainting].from_pretrained(folder, dtype=torch_dtype, **_no_checker(family))
+            pipe, family, inpainting = _load_folder(folder, torch_dtype, allow_pickle)
         elif source.kind is SourceKind.file:
             pipe, family, inpainting = _load_single_file(Path(source.location), torch_dtype, config, allow_pickle)
         else:
             pipe, family, inpainting = _load_hub(source.location, torch_dtype)
-    except (ModelLoadError, UsageError):
+    except SdlabError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"could not load {source.location}: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - diffusers and transformers raise many types for unreadable files
+        if out_of_memory(exc):
+            raise OutOfMemoryError(f"out of memory loading {source.name} on {torch_device}; free memory, or use "
+                                   "--dtype fp16/bf16 on a GPU") from exc
+        raise ModelLoadError(f"could not load {source.location}: {_first_line(exc)}") from exc
     pipe.set_progress_bar_config(disable=True)
     if torch_device.type != "cpu":
         pipe.to(torch_device)
@@ -147,8 +150,7 @@ def _first_line(exc: BaseException) -> str:
 def _load_single_file(path: Path, torch_dtype, config: str | None, allow_pickle: bool):
     kind = detect_format(path)
     if kind in (FileFormat.torch_zip, FileFormat.pickle) and not allow_pickle:
-        raise ModelLoadError(f"{path} is a pickle checkpoint, which can run code when loaded; convert it to "
-                             ".safetensors, or pass --allow-pickle if you trust it (read with weights_only=True)")
+        raise pickle_refused(path)
     if kind is FileFormat.safetensors:
         safetensors_header(path)  # fails fast on a corrupt or truncated file
     elif kind not in (FileFormat.torch_zip, FileFormat.pickle):
@@ -157,7 +159,8 @@ def _load_single_file(path: Path, torch_dtype, config: str | None, allow_pickle:
         family, _ = file_family(path) if kind is FileFormat.safetensors else (Family.sd1, False)
         raise ModelLoadError(
             f"{path} is a single-file {family.value} checkpoint; offline, diffusers needs its architecture from a "
-            "local config: pass --config /path/to/a/diffusers/folder of the same architecture")
+            "local diffusers folder of the same architecture",
+            fix=Fix("config", "pass it as {option} /path/to/that/folder"))
     options: dict[str, Any] = {"dtype": torch_dtype}
     if config is not None:
         options["config"] = config
@@ -195,10 +198,19 @@ def _load_hub(repo_id: str, torch_dtype):
     except Exception as exc:  # huggingface_hub raises many types for "not reachable / not cached"
         where = "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache" if hub_offline() \
             else f"it could not be downloaded ({_first_line(exc)})"
-        raise ModelLoadError(f"{repo_id!r}: {where}; download it where you have network and pass the "
-                             "folder: --model /path/to/diffusers-folder") from None
+        raise ModelLoadError(f"{repo_id!r} is no local file or folder (looked in . and {models_dir()}) and, as a hub "
+                             f"id, {where}; download it where you have network and pass the folder: "
+                             "--model /path/to/diffusers-folder") from None
+    return _load_folder(folder, torch_dtype, allow_pickle=False)
+
+
+def _load_folder(folder: Path, torch_dtype, allow_pickle: bool):
+    """A diffusers folder, its weight files checked first; pickle (.bin) weights only with `allow_pickle`."""
     family, inpainting = folder_family(folder)
-    pipe = PIPELINES[family, inpainting].from_pretrained(folder, dtype=torch_dtype, **_no_checker(family))
+    for weights in sorted(folder.glob("*/*.safetensors")):
+        safetensors_header(weights)
+    pipe = PIPELINES[family, inpainting].from_pretrained(folder, dtype=torch_dtype, use_safetensors=not allow_pickle or None,
+                                                         **_no_checker(family))
     return pipe, family, inpainting
 
 

@@ -1,22 +1,21 @@
-"""LoRA adapters at generation time: prompt tags, files, weights, loading into a model once."""
+"""LoRA adapters at generation time: files and prompt tags found, weights set, each file loaded into a model once."""
 
 from __future__ import annotations
 
 import os
-import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from sdlab.engine.formats import FileFormat, detect_format, file_hashes, load_state_dict
+from sdlab.engine.formats import FileFormat, detect_format, file_hashes, load_state_dict, pickle_refused, safetensors_header
 from sdlab.errors import ModelLoadError
 
-#: A1111's extra-network tag: <lora:NAME> or <lora:NAME:WEIGHT> (a further :field is accepted and ignored).
-TAG = re.compile(r"<lora:([^:>]+)(?::\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*)?(?::[^>]*)?>")
+@dataclass(frozen=True)
+class WantedLora:
+    """A LoRA file to apply, its weight, and the option that asked for it (for errors)."""
 
-
-def extract_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
-    """The prompt without its <lora:...> tags (what the text encoder sees), and the tags' (name, weight)."""
-    tags = [(m.group(1).strip(), float(m.group(2)) if m.group(2) else 1.0) for m in TAG.finditer(prompt)]
-    return re.sub(r" {2,}", " ", TAG.sub(" ", prompt)).strip(), tags
+    path: Path
+    weight: float
+    argument: str = "lora"
 
 
 def lora_dir(explicit: str | None) -> Path:
@@ -24,17 +23,45 @@ def lora_dir(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("SDLAB_LORAS", Path.home() / ".cache" / "sdlab" / "loras")).expanduser()
 
 
-def resolve(name: str, folder: Path) -> Path:
-    """A LoRA file from a path, or from a name in `folder` (with or without .safetensors)."""
-    for candidate in (Path(name).expanduser(), folder / name, folder / f"{name}.safetensors"):
+def _in_folder(name: str, folder: Path, argument: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.safetensors"):
         if candidate.is_file():
             return candidate
     known = sorted(p.stem for p in folder.glob("*.safetensors")) if folder.is_dir() else []
-    raise ModelLoadError(f"LoRA {name!r} not found as a file or in {folder}"
-                         + (f"; there: {', '.join(known)}" if known else ""), argument="lora")
+    where = f"in {folder}" if folder.is_dir() else f"({folder} is not a folder; set --lora-dir or $SDLAB_LORAS)"
+    raise ModelLoadError(f"LoRA {name!r} not found {where}" + (f"; there: {', '.join(known)}" if known else ""),
+                         argument=argument)
 
 
-def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False,
+def resolve(name: str, folder: Path) -> Path:
+    """A LoRA file from a path, or from a name in `folder` (with or without .safetensors)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ModelLoadError(f"{path} is not a file", argument="lora")
+    return _in_folder(name, folder, "lora")
+
+
+def wanted(request) -> list[WantedLora]:
+    """The LoRA files a request asks for, found and their headers checked: `loras` (paths or names) first,
+    then the prompt's tags (names in the LoRA folder only: a prompt may come from an untrusted image)."""
+    folder = lora_dir(request.lora_dir)
+    out = [WantedLora(resolve(ref.path, folder), ref.weight, "lora") for ref in request.loras]
+    out += [WantedLora(_in_folder(tag.name, folder, "prompt"), tag.weight, "prompt") for tag in request.lora_tags]
+    for item in out:
+        kind = detect_format(item.path)
+        if kind is FileFormat.safetensors:
+            safetensors_header(item.path, item.argument)
+        elif kind not in (FileFormat.torch_zip, FileFormat.pickle):
+            raise ModelLoadError(f"{item.path} is not a LoRA file sdlab can read (found {kind.value}; expected "
+                                 "safetensors)", argument=item.argument)
+        elif not request.allow_pickle:
+            raise pickle_refused(item.path, item.argument)
+    return out
+
+
+def apply(model, wanted: list[WantedLora], allow_pickle: bool = False,
           fuse: bool = False) -> tuple[list[tuple[str, str, float]], list[str]]:
     """Make exactly `wanted` active on the model's pipelines with their weights; load each file once.
 
@@ -44,11 +71,12 @@ def apply(model, wanted: list[tuple[Path, float]], allow_pickle: bool = False,
     """
     pipe = model.pipe
     names, weights, records, notes = [], [], [], []
-    for path, weight in wanted:
+    for item in wanted:
+        path, weight = item.path, item.weight
         full = _sha256(model, path)
         adapter = f"lora_{full[:16]}"
         if adapter not in model.loras:
-            _load(pipe, path, adapter, model.source.name, allow_pickle)
+            _load(pipe, path, adapter, model.source.name, allow_pickle, item.argument)
             model.loras.add(adapter)
             model.lora_warnings[adapter] = unapplied_report(pipe, path, adapter)
         names.append(adapter)
@@ -94,8 +122,6 @@ def _canonical(component: str, path: str) -> str:
 
 def file_modules(path: Path) -> set[str]:
     """The modules a LoRA file adapts, as component/module_path_with_underscores."""
-    from sdlab.engine.formats import safetensors_header
-
     modules = set()
     for key in safetensors_header(path):
         suffix = next((s for s in _DOWN_SUFFIXES if key.endswith(s)), None)
@@ -137,25 +163,20 @@ def unapplied_report(pipe, path: Path, adapter: str) -> str | None:
     return f"lora: {len(wanted) - len(applied)} of {len(wanted)} modules of {path.name} could not be applied{names}"
 
 
-def _load(pipe, path: Path, adapter: str, model_name: str, allow_pickle: bool) -> None:
+def _load(pipe, path: Path, adapter: str, model_name: str, allow_pickle: bool, argument: str = "lora") -> None:
     kind = detect_format(path)
     if kind is FileFormat.safetensors:
+        safetensors_header(path, argument)
         source = str(path)
-    elif kind in (FileFormat.torch_zip, FileFormat.pickle) and allow_pickle:
-        source = load_state_dict(path, allow_pickle=True)
-    elif kind in (FileFormat.torch_zip, FileFormat.pickle):
-        raise ModelLoadError(f"{path} is a pickle file, which can run code when loaded; use a .safetensors LoRA, "
-                             "or pass --allow-pickle if you trust it (read with weights_only=True)", argument="lora")
     else:
-        raise ModelLoadError(f"{path} is not a LoRA file sdlab can read (found {kind.value}; expected safetensors)",
-                             argument="lora")
+        source = load_state_dict(path, allow_pickle, argument)  # refuses pickle unless allowed, and anything else
     try:
         pipe.load_lora_weights(source, adapter_name=adapter)
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - diffusers and peft raise many types for a file that does not fit
         try:
             pipe.delete_adapters(adapter)
-        except (ValueError, KeyError, AttributeError):
+        except Exception:  # noqa: BLE001 - nothing was loaded
             pass
         lines = [line for line in str(exc).splitlines() if "size mismatch" in line] or str(exc).strip().splitlines()
         raise ModelLoadError(f"{path} does not fit {model_name} (made for another base model?): "
-                             f"{lines[0].strip() if lines else exc.__class__.__name__}", argument="lora") from None
+                             f"{lines[0].strip()[:300] if lines else exc.__class__.__name__}", argument=argument) from exc

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sdlab.engine.formats import FileFormat, detect_format, safetensors_header
+from sdlab.errors import SdlabError
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,20 @@ def describe(path: Path) -> LoraInfo:
     else:
         kind = "unknown"
     downs = [v["shape"] for k, v in header.items() if k.endswith(("lora_down.weight", "lora.down.weight", "lora_A.weight"))]
-    rank = int(downs[0][0]) if downs else None
+    rank = int(downs[0][0]) if downs and downs[0] else None
     base = meta.get("ss_base_model_version") or meta.get("modelspec.architecture") or _guess_base(keys)
     return LoraInfo(path.stem, kind, rank, base, _triggers(meta), str(path))
+
+
+def list_loras(folder: Path) -> list[LoraInfo]:
+    """Every LoRA-like file in `folder` described; one that cannot be read is listed as unreadable, with why."""
+    rows = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".safetensors", ".ckpt", ".pt")):
+        try:
+            rows.append(describe(path))
+        except SdlabError as exc:
+            rows.append(LoraInfo(path.stem, f"unreadable: {exc.message}", None, "", (), str(path)))
+    return rows
 
 
 def _guess_base(keys: list[str]) -> str:
@@ -59,6 +71,7 @@ def _triggers(meta: dict) -> tuple[str, ...]:
     except json.JSONDecodeError:
         return ()
     counts: Counter[str] = Counter()
-    for tags in frequency.values():
-        counts.update({tag.strip(): n for tag, n in tags.items()})
+    for tags in frequency.values() if isinstance(frequency, dict) else ():
+        if isinstance(tags, dict):
+            counts.update({str(tag).strip(): n for tag, n in tags.items() if isinstance(n, int)})
     return tuple(tag for tag, _ in counts.most_common(5))

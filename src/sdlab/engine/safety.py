@@ -12,7 +12,7 @@ from sdlab.errors import UsageError
 
 def check_images(model, images) -> list[bool]:
     """The model's own safety checker's verdict (True = flagged) for each PIL image; the images are untouched."""
-    checker, extractor = _load(model)
+    checker, extractor = load_checker(model)
     pixels = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])
     features = extractor([np.asarray(im) for im in images], return_tensors="pt").pixel_values
     with torch.no_grad():
@@ -20,7 +20,8 @@ def check_images(model, images) -> list[bool]:
     return [bool(f) for f in flags]
 
 
-def _load(model):
+def load_checker(model):
+    """The model's safety checker and feature extractor, loaded once; UsageError when it ships none."""
     if model.safety is not None:
         return model.safety
     folder = Path(model.source.location)

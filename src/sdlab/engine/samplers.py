@@ -72,13 +72,25 @@ def resolve(name: str, schedule: str | None = None) -> tuple[Sampler, str | None
     """Find a sampler by name (case-insensitive, aliases, A1111's "X Karras" suffix) and its schedule."""
     key = _key(name)
     for suffix in SCHEDULES:
-        if key.endswith(" " + suffix) and schedule is None:
+        if key.endswith(" " + suffix) and _find(key) is None:
+            named = resolve_schedule(suffix)
+            if schedule is not None and resolve_schedule(schedule) != named:
+                raise UsageError("schedule", f"{schedule!r} conflicts with the sampler {name!r}, which names the "
+                                 f"{suffix} schedule; drop one of them")
             key, schedule = key[: -len(suffix) - 1], suffix
-    for sampler in SAMPLERS:
-        if key in {_key(sampler.name), *(_key(a) for a in sampler.aliases)}:
-            return sampler, resolve_schedule(schedule)
+            break
+    sampler = _find(key)
+    if sampler is not None:
+        return sampler, resolve_schedule(schedule)
     raise UsageError("sampler", f"unknown sampler {name!r}; valid: {', '.join(s.name for s in SAMPLERS)} "
                      f"(add a schedule type: {', '.join(SCHEDULES)}, e.g. 'DPM++ 2M Karras')")
+
+
+def _find(key: str) -> Sampler | None:
+    for sampler in SAMPLERS:
+        if key in {_key(sampler.name), *(_key(a) for a in sampler.aliases)}:
+            return sampler
+    return None
 
 
 def resolve_schedule(schedule: str | None) -> str | None:
@@ -122,3 +134,33 @@ def make_scheduler(base_config, sampler: Sampler, schedule: str | None):
     if "timestep_spacing" in options or config.get("timestep_spacing") not in ("leading", "trailing", "linspace"):
         config.pop("timestep_spacing", None)
     return cls.from_config(config, **options)
+
+
+#: Solvers that divide by the step between two noise levels: a repeated level makes them NaN.
+_STEP_DIVIDING = ("DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler")
+
+
+def _usable(scheduler, steps: int) -> bool:
+    scheduler.set_timesteps(steps)
+    if type(scheduler).__name__ not in _STEP_DIVIDING:
+        return True
+    sigmas = scheduler.sigmas[:-1]
+    return bool((sigmas[1:] != sigmas[:-1]).all())
+
+
+def check_steps(scheduler, sampler: Sampler, steps: int) -> None:
+    """Refuse a step count the sampler cannot run on this model's schedule (instead of decoding NaN or failing
+    mid-run): multistep solvers break where the schedule repeats a noise level, LCM above its original steps."""
+    original = getattr(scheduler.config, "original_inference_steps", None)
+    if isinstance(original, int) and steps > original:
+        raise UsageError("steps", f"{sampler.name} runs at most {original} steps (its distilled schedule's); got {steps}")
+    try:
+        usable = _usable(scheduler, steps)
+    except ValueError as exc:
+        raise UsageError("steps", f"{sampler.name} cannot run {steps} steps here ({str(exc).splitlines()[0][:200]})") from None
+    if usable:
+        return
+    most = next((n for n in range(steps - 1, 0, -1) if _usable(scheduler, n)), 1)
+    raise UsageError("steps", f"{sampler.name} cannot run {steps} steps on this model's schedule: above {most} steps "
+                     "it repeats a noise level and its solver divides by zero; use at most "
+                     f"{most} steps, a schedule type such as karras, or a sampler like Euler or DDIM")

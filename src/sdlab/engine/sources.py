@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from sdlab.engine.formats import FileFormat, detect_format, safetensors_header
-from sdlab.errors import ModelLoadError
+from sdlab.errors import ModelLoadError, SdlabError
 
 EMBEDDED_NAME = "sdlab-shapes"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -65,19 +65,40 @@ def resolve_source(model: str | None) -> ModelSource:
         return ModelSource(SourceKind.folder, str(path.resolve()), path.name)
     if path.is_file():
         return ModelSource(SourceKind.file, str(path.resolve()), path.stem)
-    if _HUB_ID.match(model) and not model.startswith((".", "~")):
+    if _HUB_ID.match(model) and not model.startswith((".", "~")) and not _looks_local(model):
         return ModelSource(SourceKind.hub, model, model.split("/")[-1])
-    raise ModelLoadError(f"{model!r} not found: no such file or folder (looked in . and {models_dir()}), "
-                         "and it is not a hub id of the form org/name")
+    hub = "" if _HUB_ID.match(model) else ", and it is not a hub id of the form org/name"
+    raise ModelLoadError(f"{model!r} not found: no such file or folder (looked in . and {models_dir()}){hub}")
+
+
+def read_json_object(path: Path, argument: str = "model") -> dict:
+    """A JSON file that must hold an object (a diffusers config), or ModelLoadError saying what it holds instead."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelLoadError(f"{path} cannot be read ({exc.strerror or exc})", argument=argument) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc.__class__.__name__})", argument=argument) from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} holds a JSON {type(data).__name__}, not the object a diffusers config is",
+                             argument=argument)
+    return data
+
+
+def _looks_local(model: str) -> bool:
+    """A missing `a/b` is a local path, not a hub id, when `a` is a local folder or `b` names a weights file."""
+    head = model.split("/")[0]
+    return Path(head).is_dir() or (models_dir() / head).is_dir() or \
+        model.lower().endswith((".safetensors", ".ckpt", ".pt", ".bin", ".pth"))
 
 
 def folder_family(path: Path) -> tuple[Family, bool]:
     """(family, is_inpainting) of a diffusers folder, from model_index.json and the UNet config."""
-    index = json.loads((path / "model_index.json").read_text())
+    index = read_json_object(path / "model_index.json")
     unet_config = path / "unet" / "config.json"
-    unet = json.loads(unet_config.read_text()) if unet_config.is_file() else {}
+    unet = read_json_object(unet_config) if unet_config.is_file() else {}
     inpainting = unet.get("in_channels", 4) == 9
-    if "XL" in index.get("_class_name", "") or "text_encoder_2" in index:
+    if "XL" in str(index.get("_class_name", "")) or "text_encoder_2" in index:
         return Family.sdxl, inpainting
     if unet.get("cross_attention_dim") == 1024:
         return Family.sd2, inpainting
@@ -91,7 +112,7 @@ def file_family(path: Path) -> tuple[Family, bool]:
     header = safetensors_header(path)
     keys = header.keys()
     conv_in = header.get("model.diffusion_model.input_blocks.0.0.weight", {}).get("shape", [0, 4])
-    inpainting = conv_in[1] == 9
+    inpainting = len(conv_in) > 1 and conv_in[1] == 9
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         return Family.sdxl, inpainting
     if any(k.startswith("cond_stage_model.model.") for k in keys):
@@ -100,3 +121,45 @@ def file_family(path: Path) -> tuple[Family, bool]:
         return Family.sd1, inpainting
     raise ModelLoadError(f"{path} is a safetensors file but not a Stable Diffusion checkpoint "
                          "(no model.diffusion_model.* tensors); is it a LoRA? use --lora for those")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A row of `sdlab models`: a model sdlab can name, or an unreadable entry with the reason."""
+
+    name: str
+    kind: str
+    family: str
+    path: str
+    problem: str | None = None  # why an unreadable entry cannot be used
+
+    def as_dict(self) -> dict:
+        row = {"name": self.name, "kind": self.kind, "family": self.family, "path": self.path}
+        return row | ({"problem": self.problem} if self.problem else {})
+
+
+def list_models() -> list[ModelEntry]:
+    """The embedded model and the models in `models_dir()`; entries that are no model are skipped, broken ones listed."""
+    rows = []
+    if (embedded_path() / "model_index.json").is_file():
+        family, _ = folder_family(embedded_path())
+        rows.append(ModelEntry(EMBEDDED_NAME, "embedded", family.value, str(embedded_path())))
+    folder = models_dir()
+    try:
+        entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            if (entry / "model_index.json").is_file():
+                kind, (family, inpainting) = "folder", folder_family(entry)
+            elif entry.is_file() and detect_format(entry) in (FileFormat.safetensors, FileFormat.torch_zip, FileFormat.pickle):
+                kind, (family, inpainting) = f"file ({detect_format(entry).value})", file_family(entry)
+            else:
+                continue
+        except (SdlabError, OSError) as exc:
+            reason = exc.message if isinstance(exc, SdlabError) else (exc.strerror or str(exc))
+            rows.append(ModelEntry(entry.name, "unreadable", "", str(entry), reason))
+            continue
+        rows.append(ModelEntry(entry.name, kind, family.value + (" inpainting" if inpainting else ""), str(entry)))
+    return rows

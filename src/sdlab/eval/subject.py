@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdlab.engine.engine import Engine
-from sdlab.engine.images import save_png
+from sdlab.outputs import save_png
 from sdlab.requests import build_request
 from sdlab.world.judge import judge
 from sdlab.world.render import caption, render, sample_scene

@@ -13,6 +13,7 @@ import io
 import json
 import random
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,11 @@ from typing import Callable
 from PIL import Image
 
 from sdlab.atomic import write_bytes
-from sdlab.engine import samplers
 from sdlab.engine.engine import Engine
 from sdlab.engine.images import open_image
-from sdlab.errors import UsageError
-from sdlab.eval.axes import Axis, apply
+from sdlab.errors import Fix, UsageError
+from sdlab.eval.axes import PARAMETERS, Axis, apply
+from sdlab.outputs import check_folder
 from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, layout_iou, psnr, rms_distance, ssim
 from sdlab.requests import build_request
 from sdlab.world.judge import judge
@@ -79,14 +80,18 @@ def jsonable(fields: dict) -> dict:
 
 
 def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path, max_cells: int = DEFAULT_MAX_CELLS,
-              clip=None, progress: Callable[[int, int, float], None] | None = None) -> Sweep:
-    """Generate and measure every cell of the X (x Y) grid into `folder`, reusing finished cells."""
+              clip=None, progress: Callable[[int, int, float], None] | None = None, overwrite: bool = False) -> Sweep:
+    """Generate and measure every cell of the X (x Y) grid into `folder`, reusing finished cells
+    (`overwrite` drops them, once every cell has been checked)."""
     y_values = y.values if y is not None else (None,)
     total = len(x.values) * len(y_values)
     if total > max_cells:
         raise UsageError("max-cells", f"the grid has {total} cells ({len(x.values)} x {len(y_values)}), over the "
-                         f"limit of {max_cells}; pass --max-cells {total} to run it")
-    base = _fixed_seeds(base, folder, {x.name, y.name if y else None})
+                         f"limit of {max_cells}", fix=Fix("max_cells", f"pass {{option}} {total} to run it"))
+    if y is not None and PARAMETERS[x.name][0] == PARAMETERS[y.name][0]:
+        raise UsageError("y", f"sweeps {y.name} like the X axis; choose another parameter (or put every value on X)")
+    check_folder(folder)
+    base = _fixed_seeds(base, folder if not overwrite else None, {x.name, y.name if y else None})
     sweep = Sweep(x, y, folder=folder)
     cells = []
     for iy, y_value in enumerate(y_values):
@@ -94,10 +99,14 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
             fields = apply(base, x, x_value)
             if y is not None:
                 fields = apply(fields, y, y_value)
-            request = build_request(**fields)
-            if request.sampler is not None:
-                samplers.resolve(request.sampler, request.schedule)
-            cells.append((iy, ix, y_value, x_value, fields, request))  # every cell is valid before any runs
+            try:
+                request = build_request(**fields)
+                engine.prepare(request)  # inputs, LoRAs, sampler and schedule against the model: before any cell runs
+            except UsageError as exc:
+                raise _blame_axis(exc, ((x, x_value), (y, y_value))) from None
+            cells.append((iy, ix, y_value, x_value, fields, request))
+    if overwrite and (folder / "cells").is_dir():
+        shutil.rmtree(folder / "cells")
     started, done = time.time(), 0
     row_starts: dict[int, list[Image.Image]] = {}  # a walk's first images per row, for `change`
     for iy, ix, y_value, x_value, fields, request in cells:
@@ -128,11 +137,22 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
     return sweep
 
 
-def _fixed_seeds(base: dict, folder: Path, swept: set) -> dict:
-    """One seed (and variation seed) for every cell, so cells differ only by the axes; kept on resume."""
+def _blame_axis(exc: UsageError, cells: tuple) -> UsageError:
+    """An error about a value an axis set, as an error of that axis (-x, -y) naming the value."""
+    field = (exc.argument or "").replace("-", "_")
+    for axis, value in cells:
+        names = ("width", "height") if axis is not None and axis.name == "size" else \
+            (PARAMETERS[axis.name][0], PARAMETERS[axis.name][0].removesuffix("s")) if axis is not None else ()
+        if field in names:
+            return UsageError(axis.option, f"{axis.name}={axis.label(value)}: {exc.message}", exc.fix)
+    return exc
+
+
+def _fixed_seeds(base: dict, folder: Path | None, swept: set) -> dict:
+    """One seed (and variation seed) for every cell, so cells differ only by the axes; kept on resume
+    (`folder` None: a fresh start)."""
     base = dict(base)
-    first = folder / "cells" / "y00-x00" / "cell.json"
-    recorded = json.loads(first.read_text())["fields"] if first.is_file() else {}
+    recorded = read_cell(folder / "cells" / "y00-x00").get("fields", {}) if folder is not None else {}
     for name, axis in (("seed", "seed"), ("variation_seed", "variation-seed")):
         if base.get(name, -1) == -1 and (name == "seed" or base.get("variation_strength") or "variation-strength" in swept):
             kept = recorded.get(name)
@@ -142,16 +162,34 @@ def _fixed_seeds(base: dict, folder: Path, swept: set) -> dict:
 
 def _cell_images(cell_dir: Path) -> list[Image.Image]:
     """The images a finished cell recorded, in order."""
-    return [open_image(cell_dir / name) for name in json.loads((cell_dir / "cell.json").read_text())["images"]]
+    return [open_image(cell_dir / name, "output") for name in read_cell(cell_dir)["images"]]
+
+
+def read_cell(cell_dir: Path) -> dict:
+    """A finished cell's record ({} when there is none); a damaged one says which file and how to start over."""
+    path = cell_dir / "cell.json"
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if not (isinstance(record, dict) and isinstance(record.get("fields"), dict)
+            and isinstance(record.get("images"), list) and record["images"]
+            and all(isinstance(n, str) and (cell_dir / n).is_file() for n in record["images"])
+            and isinstance(record.get("metrics"), dict)):
+        raise UsageError("output", f"{path} is damaged or its images are missing; remove {cell_dir} to redo that "
+                         "cell", fix=Fix("overwrite", "or pass {option} to start the sweep over"))
+    return record
 
 
 def load_cell(cell_dir: Path, fields: dict) -> dict | None:
-    path = cell_dir / "cell.json"
-    if not path.is_file():
+    record = read_cell(cell_dir)
+    if not record:
         return None
-    record = json.loads(path.read_text())
-    if record.get("fields") != json.loads(json.dumps(jsonable(fields))):
-        raise UsageError("output", f"{cell_dir} holds a cell of another sweep; use another --output folder or --overwrite")
+    if record["fields"] != json.loads(json.dumps(jsonable(fields))):
+        raise UsageError("output", f"{cell_dir} holds a cell of another sweep; use another folder",
+                         fix=Fix("overwrite", "or pass {option} to start over"))
     return record
 
 

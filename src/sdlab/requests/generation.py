@@ -6,18 +6,35 @@ Fields left as None mean "the model's default" and are resolved by the engine
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sdlab.errors import UsageError
+from sdlab.requests.lora_tags import LoraTag, check_weight, split_tags
+from sdlab.requests.result import SEED_RANGE
 
 
 class Task(str, Enum):
     txt2img = "txt2img"
     img2img = "img2img"
     inpaint = "inpaint"
+
+
+class ResizeMode(str, Enum):
+    """How an input image is brought to another width and height (A1111's resize modes 0, 1, 2)."""
+
+    resize = "resize"  # "Just resize": stretched to the size
+    crop = "crop"  # "Crop and resize": covers the size, the overflow cropped evenly
+    fill = "fill"  # "Resize and fill": fits inside, the margins filled from the image's own edges
+
+
+#: Longest prompt (and negative prompt) taken, in characters: about 300 chunks of 75 tokens.
+MAX_PROMPT_CHARS = 100_000
+#: What starts the negative prompt in A1111's infotext; a prompt line starting so could not be told apart.
+NEGATIVE_MARKER = "Negative prompt:"
 
 
 class LoraRef(BaseModel):
@@ -30,9 +47,22 @@ class LoraRef(BaseModel):
     @field_validator("weight")
     @classmethod
     def _weight(cls, v: float) -> float:
-        if not -10.0 <= v <= 10.0:
-            raise ValueError(f"must be between -10 and 10, got {v}")
-        return v
+        return check_weight(v)
+
+    @classmethod
+    def parse(cls, spec: str) -> "LoraRef":
+        """'style.safetensors:0.7' or 'style' (weight 1); a suffix after the last colon must be a number."""
+        path, colon, suffix = spec.rpartition(":")
+        if not colon or "/" in suffix or "\\" in suffix:  # no weight (a colon inside a path is not one)
+            return cls(path=spec)
+        try:
+            weight = float(suffix)
+        except ValueError:
+            raise UsageError("lora", f"{spec!r}: weight {suffix!r} is not a number; give FILE or FILE:WEIGHT") from None
+        try:
+            return cls(path=path, weight=weight)
+        except ValidationError as exc:
+            raise UsageError("lora", f"{spec!r}: weight {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 class GenerationRequest(BaseModel):
@@ -56,15 +86,16 @@ class GenerationRequest(BaseModel):
     # image-to-image and inpainting
     image: Any = Field(None, description="path or PIL image")
     strength: float | None = None
+    resize_mode: ResizeMode = Field(ResizeMode.resize, description="how the input is brought to width x height when they differ")
     mask: Any = Field(None, description="path or PIL image; white (or opaque alpha) = regenerate")
     mask_blur: int = 4
     inpaint_only_masked: bool = False
     inpaint_padding: int = 32
     # latent-space walks
     variation_seed: int = Field(-1, description="A1111's variation seed, whose noise is mixed in; -1 = random")
-    variation_strength: float = Field(0.0, description="0 = the seed's noise, 1 = the variation seed's (slerp between)")
+    variation_strength: float | None = Field(None, description="0 = the seed's noise, 1 = the variation seed's (slerp between)")
     blend_prompt: str | None = Field(None, description="a second prompt; the prompt's embedding moves towards it")
-    blend: float = Field(0.5, description="with blend_prompt: 0 = the prompt only, 1 = blend_prompt only (lerp)")
+    blend: float | None = Field(None, description="with blend_prompt: 0 = the prompt only, 1 = blend_prompt only (lerp); default 0.5")
     # adapters (also `<lora:NAME:WEIGHT>` in the prompt, looked up in lora_dir)
     loras: tuple[LoraRef, ...] = ()
     lora_dir: str | None = Field(None, description="folder for <lora:NAME> tags (default $SDLAB_LORAS)")
@@ -79,6 +110,29 @@ class GenerationRequest(BaseModel):
     vae_tiling: bool = False
     cpu_offload: bool = False
     safety_checker: bool = False
+
+    @field_validator("prompt", "negative_prompt", "blend_prompt")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        """Prompts are taken without surrounding white space (the text encoder ignores it), so what the metadata
+        records reads back identically."""
+        if v is None:
+            return v
+        if len(v) > MAX_PROMPT_CHARS:
+            raise ValueError(f"is {len(v)} characters long; at most {MAX_PROMPT_CHARS} are taken")
+        if "\0" in v:
+            raise ValueError("contains a NUL character")
+        v = v.strip()
+        if any(line.startswith(NEGATIVE_MARKER) for line in v.split("\n")):
+            raise ValueError(f"a line starts with {NEGATIVE_MARKER!r}, which would make the image's metadata "
+                             "ambiguous; give the negative prompt on its own (--negative)")
+        return v
+
+    @field_validator("prompt")
+    @classmethod
+    def _tags(cls, v: str) -> str:
+        split_tags(v)  # every <lora:...> tag is a valid name and weight
+        return v
 
     @field_validator("steps")
     @classmethod
@@ -103,8 +157,8 @@ class GenerationRequest(BaseModel):
 
     @field_validator("variation_strength", "blend")
     @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0.0 <= v <= 1.0:
+    def _fraction(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 1.0:
             raise ValueError(f"must be between 0 and 1, got {v}")
         return v
 
@@ -132,7 +186,7 @@ class GenerationRequest(BaseModel):
     @field_validator("seed", "variation_seed")
     @classmethod
     def _seed(cls, v: int) -> int:
-        if not -1 <= v < 2**32:
+        if not -1 <= v < SEED_RANGE:
             raise ValueError(f"must be -1 (random) or between 0 and 4294967295, got {v}")
         return v
 
@@ -146,7 +200,7 @@ class GenerationRequest(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v not in ("auto", "cpu", "mps") and not v.startswith("cuda"):
+        if v not in ("auto", "cpu", "mps") and not re.fullmatch(r"cuda(:\d{1,3})?", v):
             raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N, got {v!r}")
         return v
 
@@ -165,10 +219,26 @@ class GenerationRequest(BaseModel):
             raise ValueError("mask: inpainting needs a mask (--mask); white = regenerate, black = keep")
         if self.task is Task.txt2img and (self.image is not None or self.mask is not None):
             raise ValueError("image: text-to-image takes no input image; use img2img or inpaint")
-        if self.variation_strength > 0 and self.task is not Task.txt2img:
+        if self.task is Task.txt2img and self.strength is not None:
+            raise ValueError("strength: applies to img2img and inpainting only; text-to-image has no input to keep")
+        if self.variation_strength and self.task is not Task.txt2img:
             raise ValueError("variation-strength: variation seeds work with text-to-image only "
                              "(diffusers' img2img and inpaint pipelines take no initial noise)")
+        if self.variation_seed != -1 and self.variation_strength is None:
+            raise ValueError("variation-seed: has no effect without a variation strength above 0 (--variation-strength)")
+        if self.blend is not None and self.blend_prompt is None:
+            raise ValueError("blend: has no effect without a blend prompt (--blend-prompt) to move towards")
         return self
+
+    @property
+    def lora_tags(self) -> list[LoraTag]:
+        """The prompt's <lora:NAME:WEIGHT> tags."""
+        return split_tags(self.prompt)[1]
+
+    @property
+    def encoder_prompt(self) -> str:
+        """The prompt without its LoRA tags: what the text encoder sees."""
+        return split_tags(self.prompt)[0]
 
 
 def build_request(**fields: Any) -> GenerationRequest:
@@ -192,4 +262,6 @@ def usage_error_from(exc: ValidationError, model: type[BaseModel] = GenerationRe
         argument = "request"
     if error.get("type") == "extra_forbidden":
         message = f"unknown option; valid options: {', '.join(sorted(model.model_fields))}"
+    elif "got" not in message and "input" in error:
+        message += f", got {str(error['input'])[:60]!r}"
     return UsageError(argument, message)

@@ -8,6 +8,8 @@ from typing import Any
 
 from PIL import Image
 
+SEED_RANGE = 2**32  # seeds are 32-bit, as in A1111
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -37,9 +39,17 @@ class Resolved:
     blend_prompt: str | None = None
     blend: float | None = None
 
-    def variation_seed_for(self, seed: int) -> int | None:
-        """The variation seed of the image with `seed`: both count up through a batch, as in A1111."""
-        return None if self.variation_seed is None else self.variation_seed + seed - self.seed
+    @property
+    def images(self) -> int:
+        return self.batch_size * self.batch_count
+
+    def seed_for(self, index: int) -> int:
+        """The seed of image `index` of the request: seed + index, as in A1111, wrapping around at 2**32."""
+        return (self.seed + index) % SEED_RANGE
+
+    def variation_seed_for(self, index: int) -> int | None:
+        """The variation seed of image `index`: it counts up through a batch like the seed."""
+        return None if self.variation_seed is None else (self.variation_seed + index) % SEED_RANGE
 
 
 @dataclass
@@ -54,7 +64,7 @@ class GeneratedImage:
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write a PNG with the infotext in its `parameters` chunk (atomic; no overwrite unless asked)."""
-        from sdlab.engine.images import save_png
+        from sdlab.outputs import save_png
 
         return save_png(self.image, Path(path), self.infotext, overwrite=overwrite)
 

@@ -15,6 +15,8 @@ import torch
 from safetensors.torch import load_file, save
 
 from sdlab.atomic import write_bytes
+from sdlab.engine.formats import safetensors_header
+from sdlab.errors import Fix, ModelLoadError, UsageError
 
 _META_KEY = "sdlab_training_state"
 
@@ -44,22 +46,37 @@ def save_state(path: Path, groups: dict[str, dict[str, torch.Tensor]], meta: dic
     write_bytes(path, save(flat, metadata={_META_KEY: json.dumps(meta)}), overwrite=True)
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """The metadata `save_state` wrote (step, config, ...), without reading the tensors."""
-    from safetensors import safe_open
+def _unreadable(path: Path, argument: str, why: str) -> UsageError:
+    return UsageError(argument, f"{path} is not a readable sdlab training checkpoint: {why}; move it away to start over",
+                      fix=Fix("overwrite", "or pass {option}"))
 
-    with safe_open(str(path), framework="pt") as handle:
-        raw = (handle.metadata() or {}).get(_META_KEY)
+
+def read_meta(path: Path, argument: str = "resume") -> dict[str, Any]:
+    """The metadata `save_state` wrote (step, config, ...), without reading the tensors; a file that is not a
+    whole sdlab checkpoint (truncated, foreign, pickle) is refused naming `argument`."""
+    try:
+        header = safetensors_header(path, argument)
+    except ModelLoadError as exc:
+        raise _unreadable(path, argument, "it " + exc.message.removeprefix(f"{path} ")) from None
+    raw = (header.get("__metadata__") or {}).get(_META_KEY)
     if raw is None:
-        raise ValueError(f"{path} is not an sdlab training checkpoint")
-    return json.loads(raw)
+        raise _unreadable(path, argument, "it holds no sdlab training state")
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+        raise _unreadable(path, argument, "its training state is damaged")
+    return meta
 
 
-def load_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+def load_state(path: Path, argument: str = "resume") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """Read what `save_state` wrote: (groups of tensors, metadata)."""
-    meta = read_meta(path)
+    meta = read_meta(path, argument)
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in load_file(str(path)).items():
-        group, name = key.split("/", 1)
+        group, _, name = key.partition("/")
+        if not name:
+            raise _unreadable(path, argument, f"it holds an unexpected tensor {key!r}")
         groups.setdefault(group, {})[name] = tensor
     return groups, meta

@@ -16,12 +16,13 @@ WORLD_VARIANTS = ("red circle", "blue square", "green triangle", "purple square"
 
 
 def guidance_exercise(engine: Engine, folder: Path, model: str | None = None, prompt: str | None = None,
-                      images: int = 8, seed: int = 7, values=GUIDANCE, clip=None, progress=None) -> Exercise:
+                      images: int = 8, seed: int = 7, values=GUIDANCE, clip=None, progress=None,
+                      overwrite: bool = False) -> Exercise:
     """Sweep the guidance scale; name where artefacts (clipped pixels) rise and where adherence peaks."""
     base = {"prompt": prompt or WORLD_PROMPT, "model": model, "seed": seed, "batch_size": images}
     y = Axis("prompt", WORLD_VARIANTS) if model is None and prompt is None else None
     sweep = run_sweep(engine, {k: v for k, v in base.items() if v is not None}, Axis("cfg", tuple(values)), y,
-                      folder, clip=clip, progress=progress)
+                      folder, clip=clip, progress=progress, overwrite=overwrite)
     table = summarise(sweep)
     default = min(table, key=lambda r: abs(r["cfg"] - 5.0))
     worst = max(table, key=lambda r: r["clipped"])

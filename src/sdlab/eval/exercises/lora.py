@@ -14,6 +14,7 @@ cells of a row are snapshots of one training. Finished cells are kept, so the ex
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from sdlab.eval.exercises.report import Exercise, write_report
 from sdlab.eval.metrics import clip_image_similarity, clip_score
 from sdlab.eval.subject import TRIGGER, score_subject, write_subject_data
 from sdlab.eval.sweep import Sweep, jsonable, load_cell, write_results
+from sdlab.outputs import check_folder
 from sdlab.requests import build_request
+from sdlab.requests.lora_training import UNET_TARGETS
 
 RANKS, STEPS = (4, 8), (150, 300, 600)
 #: Test prompts for a user's subject; {subject} is the trigger (generation) or the class word (CLIP-T).
@@ -62,12 +65,19 @@ def lora_exercise(engine: Engine, folder: Path, model: str | None = None, data: 
                   trigger: str | None = None, templates: tuple[str, ...] | None = None, clip=None,
                   ranks=RANKS, steps=STEPS, lr: float | None = None, batch_size: int | None = None, per_prompt: int = 4,
                   targets: str = "all", train_text_encoder: bool = True, seed: int = 0, resolution: int | None = None,
-                  progress: Callable[[int, int, float], None] | None = None) -> Exercise:
-    """Train and score every rank x steps cell into `folder`; name the best cell in report.md."""
+                  progress: Callable[[int, int, float], None] | None = None, overwrite: bool = False) -> Exercise:
+    """Train and score every rank x steps cell into `folder`; name the best cell in report.md.
+    Finished cells are kept unless `overwrite` (then they and the trained LoRAs are dropped, once the options are checked)."""
     ranks, steps = _grid(ranks, steps)
+    if targets not in UNET_TARGETS:
+        raise UsageError("targets", f"unknown target set {targets!r}; valid: {', '.join(UNET_TARGETS)}")
     judged = model is None and data is None
     if not judged:
         _check_own_subject(data, trigger, templates, clip)
+    check_folder(folder)
+    for part in ("cells", "loras") if overwrite else ():
+        if (folder / part).is_dir():
+            shutil.rmtree(folder / part)
     data = write_subject_data(folder / "data") if judged else data
     plan = Plan("judge" if judged else "clip", str(data), model, TRIGGER if judged else trigger,
                 () if judged else tuple(templates or TEMPLATES), lr or (3e-3 if judged else 1e-4),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdlab.engine.engine import Engine
-from sdlab.engine.images import save_png
+from sdlab.outputs import check_folder, save_png
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, summarise, write_report
 from sdlab.eval.sweep import run_sweep
@@ -17,9 +17,10 @@ STRENGTH_PROMPT = "a blue square on a pink background"  # what the default input
 
 def strength_exercise(engine: Engine, folder: Path, image: Path | None = None, prompt: str | None = None,
                       model: str | None = None, images: int = 4, seed: int = 7, values=STRENGTH, clip=None,
-                      progress=None) -> Exercise:
+                      progress=None, overwrite: bool = False) -> Exercise:
     """Sweep img2img strength from an input; name the strongest setting that keeps the composition
     (the object's outline on the embedded model's world, SSIM elsewhere) and where the prompt takes over."""
+    check_folder(folder)
     if image is None:
         image = folder / "input.png"
         buffer = render(Scene("square", "blue", "pink", 30, 34, 14))
@@ -27,7 +28,7 @@ def strength_exercise(engine: Engine, folder: Path, image: Path | None = None, p
     base = {"prompt": prompt or STRENGTH_PROMPT, "model": model, "seed": seed, "batch_size": images,
             "task": "img2img", "image": str(image)}
     sweep = run_sweep(engine, {k: v for k, v in base.items() if v is not None}, Axis("strength", tuple(values)), None,
-                      folder, clip=clip, progress=progress)
+                      folder, clip=clip, progress=progress, overwrite=overwrite)
     table = summarise(sweep)
     measure, name = ("layout_iou", "object outline IoU >= 0.7") if "layout_iou" in table[0] else ("ssim", "SSIM >= 0.5")
     threshold = 0.7 if measure == "layout_iou" else 0.5

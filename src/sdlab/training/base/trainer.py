@@ -13,7 +13,6 @@ import json
 import random
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -21,18 +20,21 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, StableDiffusionPipeline
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 from transformers import CLIPTokenizer
 
-from sdlab.errors import UsageError
+from sdlab.atomic import make_folder, write_bytes
+from sdlab.engine.formats import safetensors_header
+from sdlab.errors import ModelLoadError, UsageError
+from sdlab.outputs import check_folder, fresh_folder
 from sdlab.training.base.architecture import NOISE_SCHEDULE, build_scheduler, build_text_encoder, build_unet, build_vae
 from sdlab.training.base.config import BaseTrainConfig
 from sdlab.training.base.tokenizer import BOS, EOS, learn_merges, write_clip_tokenizer
 from sdlab.training.images import to_tensor
-from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, save_state
+from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, read_meta, save_state
 from sdlab.training.schedules import min_snr_weights, one_cycle_lr
-from sdlab.world.palette import ALL_SHAPES, BASE_SHAPES
+from sdlab.world.palette import ALL_SHAPES
 from sdlab.world.render import caption, render, sample_scene
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -65,7 +67,18 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
     if max_steps is not None and max_steps < 1:
         raise UsageError("max-steps", f"must be at least 1, got {max_steps}")
     steps_done = 0
-    output.mkdir(parents=True, exist_ok=True)
+    ckpt = output / CHECKPOINT
+    check_folder(output)
+    if ckpt.exists():  # a damaged or foreign checkpoint is refused before anything is written
+        recorded = read_meta(ckpt, "output").get("config")
+        try:
+            same = isinstance(recorded, dict) and BaseTrainConfig.from_dict(recorded) == cfg
+        except (TypeError, ValueError, UsageError):
+            same = False
+        if not same:
+            raise UsageError("output", f"{ckpt} was written by a run with another configuration; use another "
+                             "run folder or the same options")
+    make_folder(output)
     torch.manual_seed(cfg.seed)
     tokenizer = make_tokenizer(cfg, output / "tokenizer")
     vocab = tokenizer.get_vocab()
@@ -80,20 +93,20 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
            "text_encoder": {k: v.detach().clone() for k, v in text_encoder.state_dict().items()}}
     stage, step, scaling = "vae", 0, 1.0
 
-    ckpt = output / CHECKPOINT
     if ckpt.exists():
-        groups, meta = load_state(ckpt)
-        if BaseTrainConfig.from_dict(meta["config"]) != cfg:
-            raise UsageError("resume", f"{ckpt} was written by a run with another configuration; "
-                             "use another output folder or the same options")
-        vae.load_state_dict(groups["vae"])
-        text_encoder.load_state_dict(groups["text_encoder"])
-        unet.load_state_dict(groups["unet"])
-        ema = {"unet": groups["ema_unet"], "text_encoder": groups["ema_text_encoder"]}
-        load_optimizer(vae_opt, groups.get("vae_opt", {}), meta["vae_opt_groups"])
-        load_optimizer(unet_opt, groups.get("unet_opt", {}), meta["unet_opt_groups"])
-        generator.set_state(groups["rng"]["generator"])
-        stage, step, scaling = meta["stage"], meta["step"], meta["scaling_factor"]
+        groups, meta = load_state(ckpt, "output")
+        try:
+            vae.load_state_dict(groups["vae"])
+            text_encoder.load_state_dict(groups["text_encoder"])
+            unet.load_state_dict(groups["unet"])
+            ema = {"unet": groups["ema_unet"], "text_encoder": groups["ema_text_encoder"]}
+            load_optimizer(vae_opt, groups.get("vae_opt", {}), meta["vae_opt_groups"])
+            load_optimizer(unet_opt, groups.get("unet_opt", {}), meta["unet_opt_groups"])
+            generator.set_state(groups["rng"]["generator"])
+            stage, step, scaling = meta["stage"], meta["step"], meta["scaling_factor"]
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise UsageError("output", f"{ckpt} does not hold this run's training state ({exc.__class__.__name__}); "
+                             "move it away to start over") from None
         log(f"resuming from {ckpt}: stage {stage}, step {step}")
 
     def save(stage: str, step: int) -> None:
@@ -182,16 +195,20 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
 def cache_latents(path: Path, vae, scenes, scaling: float, batch: int = 256) -> torch.Tensor:
     """Scaled latent means of every scene, read from `path` or computed once and saved there."""
     if path.exists():
-        return load_file(str(path))["latents"]
+        try:
+            safetensors_header(path, "output")
+            latents = load_file(str(path)).get("latents")
+            if latents is not None and latents.shape[0] == len(scenes):
+                return latents
+        except ModelLoadError:
+            pass  # a damaged cache is rebuilt (it is a function of the run's seed)
     chunks = []
     with torch.no_grad():
         for start in tqdm(range(0, len(scenes), batch), desc="encode", file=sys.stderr, mininterval=5):
             images = to_tensor(render(s) for s in scenes[start:start + batch])
             chunks.append(vae.encode(images).latent_dist.mean * scaling)
     latents = torch.cat(chunks)
-    tmp = path.with_suffix(".tmp")
-    save_file({"latents": latents.contiguous()}, str(tmp))
-    tmp.replace(path)
+    write_bytes(path, save({"latents": latents.contiguous()}), overwrite=True)
     return latents
 
 
@@ -211,7 +228,7 @@ def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None =
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=build_scheduler(),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
-    staging = Path(tempfile.mkdtemp(prefix=destination.name + ".", dir=destination.parent))
+    staging = fresh_folder(destination.parent, f".{destination.name}.")
     pipe.save_pretrained(staging, safe_serialization=True)
     for name in ("vocab.json", "merges.txt"):  # CLIP's own files, for tokenizers that do not read tokenizer.json
         shutil.copy2(run / "tokenizer" / name, staging / "tokenizer" / name)

@@ -21,6 +21,7 @@ from sdlab.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 CAPTION_SUFFIXES = (".txt", ".caption")
+MAX_CAPTION_BYTES = 100_000
 _REPEAT_FOLDER = re.compile(r"^(\d+)_(.+)$")
 
 
@@ -32,18 +33,23 @@ class Example:
     size: tuple[int, int]  # width, height of the original image
 
 
-def _caption(image: Path) -> str | None:
+def _caption(image: Path, argument: str) -> str | None:
     for suffix in CAPTION_SUFFIXES:
         candidate = image.with_suffix(suffix)
         if candidate.is_file():
-            return candidate.read_text(encoding="utf-8").strip()
+            if candidate.stat().st_size > MAX_CAPTION_BYTES:
+                raise UsageError(argument, f"{candidate} is over {MAX_CAPTION_BYTES // 1000} kB; a caption is a line of text")
+            try:
+                return candidate.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:
+                raise UsageError(argument, f"{candidate} is not UTF-8 text") from None
     return None
 
 
-def scan(folder: Path, instance_prompt: str | None = None) -> tuple[list[Example], list[str]]:
+def scan(folder: Path, instance_prompt: str | None = None, argument: str = "data") -> tuple[list[Example], list[str]]:
     """The examples of a data folder and warnings (skipped files); a clear error when nothing usable remains."""
     if not folder.is_dir():
-        raise UsageError("data", f"{folder} is not a folder")
+        raise UsageError(argument, f"{folder} is not a folder")
     groups = [(int(m.group(1)), sub) for sub in sorted(folder.iterdir())
               if sub.is_dir() and (m := _REPEAT_FOLDER.match(sub.name))]
     if not groups:
@@ -52,20 +58,20 @@ def scan(folder: Path, instance_prompt: str | None = None) -> tuple[list[Example
     for repeats, where in groups:
         for image_path in sorted(p for p in where.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             try:
-                size = open_image(image_path, "data").size
+                size = open_image(image_path, argument).size
             except UsageError as exc:
-                warnings.append(f"data: skipped {image_path.name}: {exc.message}")
+                warnings.append(f"{argument}: skipped {image_path.name}: {exc.message}")
                 continue
-            caption = _caption(image_path) or instance_prompt
+            caption = _caption(image_path, argument) or instance_prompt
             if caption is None:
                 uncaptioned.append(image_path.name)
                 continue
             examples.append(Example(image_path, caption, repeats, size))
     if uncaptioned:
         shown = ", ".join(uncaptioned[:5]) + (f" and {len(uncaptioned) - 5} more" if len(uncaptioned) > 5 else "")
-        raise UsageError("data", f"no caption for {shown}: add same-name .txt/.caption files or give --instance-prompt")
+        raise UsageError(argument, f"no caption for {shown}: add same-name .txt/.caption files or give --instance-prompt")
     if not examples:
-        raise UsageError("data", f"no readable images (PNG, JPEG, WEBP) in {folder}" + (f" ({len(warnings)} skipped)" if warnings else ""))
+        raise UsageError(argument, f"no readable images (PNG, JPEG, WEBP) in {folder}" + (f" ({len(warnings)} skipped)" if warnings else ""))
     return examples, warnings
 
 

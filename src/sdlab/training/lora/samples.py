@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from sdlab.engine import samplers
-from sdlab.engine.images import save_png
+from sdlab.outputs import save_png
 
 
 @torch.no_grad()

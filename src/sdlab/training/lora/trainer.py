@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sdlab.errors import UsageError
+from sdlab.errors import Fix, UsageError
+from sdlab.outputs import check_folder, check_new_file
 from sdlab.requests.lora_training import LoraTrainRequest, LrSchedule
-from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, save_state
+from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, read_meta, save_state
 from sdlab.training.lora import network
 from sdlab.training.lora.batches import Plan, draw, validation_draw
 from sdlab.training.lora.data import Example, bucket_for, buckets, scan
@@ -53,7 +54,7 @@ class LoraTrainResult:
 def split_examples(examples: list[Example], request: LoraTrainRequest) -> tuple[list[Example], list[Example], list[str]]:
     """Training and held-out examples: a --validation-data folder, or a seeded share of the data."""
     if request.validation_data:
-        held_out, notes = scan(Path(request.validation_data), request.instance_prompt)
+        held_out, notes = scan(Path(request.validation_data), request.instance_prompt, "validation-data")
         return examples, held_out, notes
     if not request.validation_split:
         return examples, [], []
@@ -81,12 +82,15 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     output, work = Path(request.output), request.work_dir()
     rt = Runtime.start(request)
     ckpt = work / CHECKPOINT
-    if output.exists() and not request.overwrite:
-        raise UsageError("output", f"{output} exists; pass --overwrite to replace it or choose another name")
+    check_new_file(output, request.overwrite)
     if ckpt.exists() and not (request.resume or request.overwrite):
-        raise UsageError("resume", f"{ckpt} holds an earlier run; pass --resume to continue it or --overwrite to start over")
+        raise UsageError("resume", f"{ckpt} holds an earlier run", fix=Fix("resume", "pass {option} to continue it or "
+                                                                          "--overwrite to start over"))
     if request.resume and not ckpt.exists():
         raise UsageError("resume", f"no checkpoint to resume in {work}")
+    if request.resume:
+        read_meta(ckpt, "resume")  # a damaged checkpoint is refused before the model is loaded
+    check_folder(work)
 
     examples, warnings = scan(Path(request.data), request.instance_prompt)
     train, held_out, notes = split_examples(examples, request)
@@ -118,14 +122,20 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     start, validation, log_lines = 0, [], []
     if request.resume:
         groups, meta = load_state(ckpt)
-        if meta.get("signature") != signature:
-            changed = sorted(k for k in signature if meta.get("signature", {}).get(k) != signature[k])
+        recorded = meta.get("signature") if isinstance(meta.get("signature"), dict) else {}
+        if recorded != signature:
+            changed = sorted(k for k in signature if recorded.get(k) != signature[k])
             raise UsageError("resume", f"{ckpt} was written by a run with other settings ({', '.join(changed)}); "
-                             "resume with the same options or pass --overwrite to start over")
-        for name in trainable:
-            network.restore(components[name], groups[name])
-        load_optimizer(optimizer.optimizer, groups.get("optimizer", {}), meta["optimizer_groups"])
-        start, validation = meta["step"], [tuple(v) for v in meta["validation"]]
+                             "resume with the same options", fix=Fix("overwrite", "or pass {option} to start over"))
+        try:
+            for name in trainable:
+                network.restore(components[name], groups[name])
+            load_optimizer(optimizer.optimizer, groups.get("optimizer", {}), meta["optimizer_groups"])
+            start, validation = meta["step"], [tuple(v) for v in meta["validation"]]
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise UsageError("resume", f"{ckpt} does not hold this run's LoRA and optimizer state "
+                             f"({exc.__class__.__name__}); move it away to start over",
+                             fix=Fix("overwrite", "or pass {option}")) from None
         log_lines = _read_log(work / LOG, start)
         log(f"resuming from {ckpt} at step {start}")
 
@@ -235,11 +245,18 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
 
 
 def _read_log(path: Path, upto: int) -> list[dict]:
-    """Log lines of steps up to `upto` (a resumed run rewrites the rest)."""
+    """Log lines of steps up to `upto` (a resumed run rewrites the rest); lines that do not parse are dropped."""
     if not path.exists():
         return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [line for line in lines if line["step"] <= upto]
+    lines = []
+    for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and isinstance(line.get("step"), int) and line["step"] <= upto:
+            lines.append(line)
+    return lines
 
 
 def _write_log(path: Path, lines: list[dict]) -> None:
