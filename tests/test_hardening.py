@@ -70,6 +70,14 @@ def test_a_kill_mid_batch_leaves_only_whole_images_and_litter_is_swept(sd1_dir, 
     assert not stale.exists() and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_numbering_ignores_names_that_only_look_numbered(sd1_dir, tmp_path):
+    (tmp_path / "²-1.png").write_bytes(b"x")  # str.isdigit() says yes to "²", int() says no
+    (tmp_path / "00007-3.png").write_bytes(b"x")
+    result = runner.invoke(app, ["generate", "a", *tiny(sd1_dir), "--seed", "5", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("00008-5.png")
+
+
 def test_outputs_follow_the_umask(sd1_dir, tmp_path):
     old = os.umask(0o022)
     try:

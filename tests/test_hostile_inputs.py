@@ -82,6 +82,8 @@ CATALOGUE = [
     gen("device-unknown", "x", "--device", "tpu", token="--device"),
     gen("cpu-offload-on-cpu", "x", "--cpu-offload", token="--cpu-offload"),
     gen("safety-checker-absent", "x", "--safety-checker", token="--safety-checker"),
+    case("decode-cannot-fit", "generate", "x", "-W", "8192", "-H", "8192", "-b", "256", "-o", "{ws}/out",
+         token="VAE tiling", code=1),
     # models
     case("model-missing", "generate", "x", "--model", "/no/such/model", "-o", "{ws}/out", token="--model"),
     case("model-missing-relative", "generate", "x", "--model", "models/missing", "-o", "{ws}/out",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-
 import typer
 
 from sdlab.cli import demo, evaluate, exercise, generate, inspect, sweep, train, train_lora
@@ -24,13 +22,8 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(exercise.app, name="exercise")
 
 
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt  # so `finally` blocks remove temporary files, as on Ctrl+C
-
-
 def main() -> None:
     quiet_libraries()
-    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

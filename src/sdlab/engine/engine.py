@@ -19,7 +19,7 @@ from sdlab.engine.conditioning import encode
 from sdlab.engine.images import open_image
 from sdlab.engine.loading import LoadedModel, ModelCache
 from sdlab.engine.masks import blur, composite, mask_from_image, masked_box
-from sdlab.engine.memory import out_of_memory
+from sdlab.engine.memory import check_decode_fits, out_of_memory
 from sdlab.engine.noise import variation_latents
 from sdlab.engine.safety import check_images, load_checker
 from sdlab.engine.sizing import describe_fit, fit, working_size
@@ -92,6 +92,8 @@ class Engine:
             raise UsageError("cpu-offload", "model CPU offload needs a CUDA GPU; it does nothing on the CPU")
         if request.safety_checker:
             load_checker(model)  # a model without one is refused before any image is drawn
+        check_decode_fits(model.pipe.vae, resolved.width, resolved.height, 1 if request.vae_slicing else resolved.batch_size,
+                          model.device, model.dtype, request.vae_tiling)
         return prepared
 
     def generate(self, request: GenerationRequest, progress: Progress | None = None,
