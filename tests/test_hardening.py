@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import typer
@@ -208,6 +207,18 @@ def test_seeds_wrap_at_the_end_of_their_range_and_read_back(sd1_dir, tmp_path):
     direct = runner.invoke(app, ["generate", "a", *tiny(sd1_dir), "--seed", "0", "-o", str(tmp_path / "direct.png")])
     assert again.exit_code == 0 and direct.exit_code == 0, again.output + direct.output
     assert list(Image.open(tmp_path / "direct.png").getdata()) == list(Image.open(tmp_path / "again.png").getdata())
+
+
+def test_from_takes_only_what_applies_to_the_task(sd1_dir, tmp_path):
+    source = tmp_path / "in.png"
+    Image.new("RGB", (32, 32), "red").save(source)
+    made = runner.invoke(app, ["img2img", "a", *tiny(sd1_dir), "--image", str(source), "--strength", "0.6", "--steps", "2",
+                               "-o", str(tmp_path / "i.png")])
+    assert made.exit_code == 0, made.output
+    again = runner.invoke(app, ["generate", "--from", str(tmp_path / "i.png"), "--model", str(sd1_dir), "-o",
+                                str(tmp_path / "t.png"), "--json"])
+    assert again.exit_code == 0, again.output  # the img2img strength is not carried into text-to-image
+    assert "Denoising strength" not in again.stdout
 
 
 def test_sweep_overwrite_keeps_finished_cells_when_the_new_sweep_is_refused(sd1_dir, tmp_path):

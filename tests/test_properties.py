@@ -104,7 +104,7 @@ def test_what_sdlab_writes_it_reads_back_identically(prompt, negative, blend_pro
         return  # e.g. a prompt line that starts with "Negative prompt:" is refused up front
     resolved = _resolved(request.prompt, request.negative_prompt, request.blend_prompt, seed, cfg, steps, size, strength)
     text = format_infotext(resolved.prompt, resolved.negative_prompt, infotext_params(resolved, 0))
-    fields = request_fields(text)
+    fields = request_fields(text, task=resolved.task)
     assert fields["prompt"] == request.prompt and fields["negative_prompt"] == request.negative_prompt
     assert (fields["seed"], fields["steps"], fields["cfg"], fields["width"], fields["height"]) == (seed, steps, cfg, size, size)
     assert fields["sampler"] == "DPM++ 2M Karras" and fields.get("strength") == strength

@@ -24,7 +24,6 @@ from typer.core import TyperCommand, TyperGroup
 from sdlab.cli.common import FIELD_FOR_OPTION
 from sdlab.errors import SdlabError
 
-USAGE_EXIT = 2
 DEBUG_FLAG = "--debug"
 OPTION_FOR_FIELD = {field: option for option, field in FIELD_FOR_OPTION.items()}
 
@@ -57,7 +56,7 @@ def option_spelling(argument: str, command: Command | None, typed: Sequence[str]
             continue
         if param.param_type_name != "option":
             return argument  # a positional argument: its own name
-        flags = [o for o in param.opts + param.secondary_opts]
+        flags = list(param.opts) + list(param.secondary_opts)
         used = [o for o in flags if o in typed or any(t.startswith(o + "=") for t in typed)]
         return used[0] if used else next((o for o in flags if o.startswith("--")), flags[0])
     return argument
@@ -74,6 +73,7 @@ def message(exc: SdlabError, command: Command | None, typed: Sequence[str]) -> s
     if exc.fix is not None and offers(command, exc.fix.option):
         fix = exc.fix.text.format(option=option_spelling(exc.fix.option, command, typed))
         text += (", " if fix.startswith("or ") else "; ") + fix
+    text = " ".join(text.split())  # one line, whatever a library put in the message
     if exc.argument:
         return f"error: {option_spelling(exc.argument, command, typed)}: {text}"
     return f"error: {text}"

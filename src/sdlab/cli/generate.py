@@ -18,7 +18,7 @@ def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path,
     """Merge --from values with explicit options, check the destination, generate with a progress bar, save, report."""
     from sdlab.requests import build_request
 
-    recorded = request_fields_of(from_image) if from_image else {}
+    recorded = request_fields_of(from_image, task) if from_image else {}
     explicit = {k: v for k, v in options.items() if v is not None} | ({"prompt": prompt} if prompt is not None else {})
     try:
         request = build_request(task=task, **(recorded | explicit))
@@ -46,13 +46,13 @@ def run(task: str, prompt: Optional[str], options: dict[str, Any], output: Path,
             typer.echo(entry["path"])
 
 
-def request_fields_of(image: Path) -> dict[str, Any]:
-    """The request fields an image's A1111 infotext records (--from)."""
+def request_fields_of(image: Path, task: str = "txt2img") -> dict[str, Any]:
+    """The request fields for `task` that an image's A1111 infotext records (--from)."""
     text = read_parameters(image, "from_image")
     if not text:
         raise UsageError("from_image", f"{image} carries no generation parameters (no A1111 'parameters' text)")
     try:
-        return request_fields(text, "from_image")
+        return request_fields(text, "from_image", task)
     except UsageError as exc:
         raise UsageError("from_image", f"{image}: {exc.message}") from None
 

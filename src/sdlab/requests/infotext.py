@@ -25,6 +25,9 @@ REQUEST_KEYS = {"Steps": ("steps", int), "CFG scale": ("cfg", float), "Seed": ("
                 "Sampler": ("sampler", str), "Denoising strength": ("strength", float), "Mask blur": ("mask_blur", int),
                 "Variation seed": ("variation_seed", int), "Variation seed strength": ("variation_strength", float),
                 "Blend prompt": ("blend_prompt", str), "Blend weight": ("blend", float)}
+#: Fields that only some tasks take (an img2img image's strength means nothing to a text-to-image re-run).
+TASK_FIELDS = {"strength": ("img2img", "inpaint"), "mask_blur": ("inpaint",),
+               "variation_seed": ("txt2img",), "variation_strength": ("txt2img",)}
 
 
 def quote(value: Any) -> str:
@@ -103,15 +106,15 @@ def infotext_params(resolved: Resolved, index: int) -> dict:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def request_fields(text: str, argument: str = "from") -> dict[str, Any]:
-    """The request fields an infotext records (sdlab's or A1111's own), to run its image again.
+def request_fields(text: str, argument: str = "from", task: str = "txt2img") -> dict[str, Any]:
+    """The request fields an infotext records (sdlab's or A1111's own) that apply to `task`, to run its image again.
 
     Values are checked when the request is built; a value that is not even a number is refused here,
     naming `argument` (the option that gave the image)."""
     info = parse_infotext(text)
     fields: dict[str, Any] = {"prompt": info["Prompt"], "negative_prompt": info["Negative prompt"]}
     for key, (name, cast) in REQUEST_KEYS.items():
-        if key in info:
+        if key in info and task in TASK_FIELDS.get(name, (task,)):
             try:
                 fields[name] = cast(info[key])
             except ValueError:
