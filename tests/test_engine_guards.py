@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from sdlab.engine.engine import Engine
-from sdlab.errors import CancelledError, GenerationError
+from sdlab.errors import GenerationCancelled, GenerationError
 from sdlab.requests import build_request
 
 
 def request(model, **kw):
-    return build_request(prompt="a red circle", model=str(model), steps=4, width=32, height=32, seed=1, **kw)
+    return build_request(**{"prompt": "a red circle", "model": str(model), "steps": 4, "width": 32, "height": 32,
+                            "seed": 1, **kw})
 
 
 def test_progress_reports_every_step(engine, sd1_dir):
@@ -29,7 +30,7 @@ def test_cancel_stops_and_returns_nothing(engine, sd1_dir):
         if step == 2:
             cancel.set()
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(GenerationCancelled):
         engine.generate(request(sd1_dir), progress=progress, cancel=cancel)
     assert seen == [1, 2]
 
@@ -65,3 +66,24 @@ def test_cpu_offload_without_cuda_is_a_clear_error(engine, sd1_dir):
 
     with pytest.raises(UsageError, match="cpu-offload"):
         engine.generate(request(sd1_dir, cpu_offload=True))
+
+
+def test_threads_share_one_engine_one_request_at_a_time(engine, sd1_dir):
+    """Requests from several threads (a server's workers) run one at a time and give what they give alone."""
+    import threading
+
+    import numpy as np
+
+    seeds = [1, 2, 3, 4]
+    alone = {s: np.asarray(engine.generate(request(sd1_dir, seed=s, sampler="Euler a")).images[0].image) for s in seeds}
+    together: dict[int, np.ndarray] = {}
+
+    def run(seed: int) -> None:
+        together[seed] = np.asarray(engine.generate(request(sd1_dir, seed=seed, sampler="Euler a")).images[0].image)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in seeds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(np.array_equal(alone[s], together[s]) for s in seeds)

@@ -67,5 +67,5 @@ class GenerationError(SdlabError):
     """Generation ran but its result is unusable (NaN or all-black decode)."""
 
 
-class CancelledError(SdlabError):
-    """A running request was cancelled by its caller."""
+class GenerationCancelled(SdlabError):
+    """A running request was cancelled by its caller (not asyncio's CancelledError)."""

@@ -24,7 +24,7 @@ from sdlab.engine.noise import variation_latents
 from sdlab.engine.safety import check_images, load_checker
 from sdlab.engine.sizing import describe_fit, fit, working_size
 from sdlab.engine.sources import Family
-from sdlab.errors import CancelledError, GenerationError, OutOfMemoryError, UsageError
+from sdlab.errors import GenerationCancelled, GenerationError, OutOfMemoryError, UsageError
 from sdlab.requests import GeneratedImage, GenerationRequest, GenerationResult, Resolved, Task
 from sdlab.requests.infotext import format_infotext, infotext_params
 from sdlab.requests.result import SEED_RANGE
@@ -54,10 +54,14 @@ class Prepared:
 
 
 class Engine:
-    """Runs requests; keeps the last model loaded between them (one Engine per process is enough)."""
+    """Runs requests; keeps the last model loaded between them (one Engine per process is enough).
+
+    One request at a time: a lock serialises callers from several threads (a server's workers), since
+    the loaded model, its LoRAs and its scheduler are shared state."""
 
     def __init__(self) -> None:
         self.models = ModelCache()
+        self._lock = threading.RLock()
 
     def load(self, request: GenerationRequest) -> LoadedModel:
         return self.models.get(request.model, request.device, request.dtype, request.config, request.allow_pickle)
@@ -65,6 +69,10 @@ class Engine:
     def prepare(self, request: GenerationRequest) -> Prepared:
         """Everything about `request` that can fail before denoising, checked: its inputs, LoRA files, sampler and
         schedule, the model (loaded) and the model-dependent settings. Nothing is applied to the model yet."""
+        with self._lock:
+            return self._prepare(request)
+
+    def _prepare(self, request: GenerationRequest) -> Prepared:
         init, mask = _inputs(request)  # bad input fails before any model is loaded
         if request.sampler is not None:
             samplers.resolve(request.sampler, request.schedule)
@@ -99,8 +107,13 @@ class Engine:
     def generate(self, request: GenerationRequest, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> GenerationResult:
         """Run `request`; `progress(step, total)` is called after every denoising step, `cancel` stops it."""
+        with self._lock:
+            return self._generate(request, progress, cancel)
+
+    def _generate(self, request: GenerationRequest, progress: Progress | None,
+                  cancel: threading.Event | None) -> GenerationResult:
         started = time.perf_counter()
-        prepared = self.prepare(request)
+        prepared = self._prepare(request)
         model, warnings = prepared.model, prepared.warnings
         applied, lora_warnings = lora.apply(model, prepared.loras, request.allow_pickle, request.fuse_loras)
         warnings += lora_warnings
@@ -235,7 +248,7 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, indices: list
                 "slicing") from exc
         raise
     if cancel is not None and cancel.is_set():
-        raise CancelledError("generation cancelled")
+        raise GenerationCancelled("generation cancelled")
     if diverged:
         raise GenerationError(
             f"the sampler diverged at step {diverged[0]} of {resolved.steps} ({resolved.sampler}, seed "
