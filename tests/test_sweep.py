@@ -108,3 +108,13 @@ def test_sweep_cli_notes_a_skipped_clip_score(tmp_path):
     result = CliRunner().invoke(app, ["sweep", PROMPT, "-x", "steps=2,3", "--seed", "1", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "CLIP score skipped; give --clip-model" in result.output and "clip_score" not in result.output
+
+
+def test_judged_metrics_follow_the_models_world_not_its_name(engine, tmp_path, sd1_dir):
+    """sdlab-shapes named explicitly is still judged; a model of another world is not."""
+    named = run_sweep(engine, {"prompt": PROMPT, "model": "sdlab-shapes", "steps": 4, "batch_size": 1},
+                      parse_axis("cfg=5"), None, tmp_path / "named")
+    assert "adherence" in named.rows[0]
+    other = run_sweep(engine, {"prompt": PROMPT, "model": str(sd1_dir), "steps": 1, "width": 32, "height": 32},
+                      parse_axis("cfg=5"), None, tmp_path / "other")
+    assert "adherence" not in other.rows[0]

@@ -69,11 +69,13 @@ def strength(
       sdlab exercise strength\n
       sdlab exercise strength --model ./sd15 --image photo.png --prompt "an oil painting of a harbour"
     """
+    from sdlab.engine.sources import model_world
     from sdlab.errors import UsageError
     from sdlab.eval.exercises import strength_exercise
+    from sdlab.world import WORLD
 
     _check_images(images)
-    if model is not None and image is None:
+    if model_world(model) != WORLD and image is None:
         raise UsageError("image", "give an input image for a model other than the embedded one")
     clip = c.clip_model(clip_model)
     _finish(strength_exercise(c.engine(), _folder(output, "strength"), image, prompt, model, images,

@@ -85,6 +85,24 @@ def read_json_object(path: Path, argument: str = "model") -> dict:
     return data
 
 
+def model_world(model: str | None) -> str | None:
+    """The synthetic world a model draws, from its folder's sdlab.json ("shapes" for sdlab-shapes), else None.
+
+    Judged metrics and the exercises' defaults apply to models of sdlab's world, whatever they are called."""
+    try:
+        source = resolve_source(model)
+    except ModelLoadError:
+        return None
+    info = Path(source.location) / "sdlab.json"
+    if source.kind not in (SourceKind.embedded, SourceKind.folder) or not info.is_file():
+        return None
+    try:
+        world = json.loads(info.read_text(encoding="utf-8")).get("world")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return world if isinstance(world, str) else None
+
+
 def _looks_local(model: str) -> bool:
     """A missing `a/b` is a local path, not a hub id, when `a` is a local folder or `b` names a weights file."""
     head = model.split("/")[0]

@@ -29,6 +29,8 @@ from sdlab.eval.axes import PARAMETERS, Axis, apply
 from sdlab.outputs import check_folder
 from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, layout_iou, psnr, rms_distance, ssim
 from sdlab.requests import build_request
+from sdlab.engine.sources import model_world
+from sdlab.world import WORLD
 from sdlab.world.judge import judge
 from sdlab.world.palette import ALL_SHAPES, BACKGROUND_COLOURS, OBJECT_COLOURS
 
@@ -49,9 +51,10 @@ class Sweep:
     folder: Path | None = None
 
 
-def cell_metrics(fields: dict, images: list[Image.Image], clip=None) -> dict[str, float]:
+def cell_metrics(fields: dict, images: list[Image.Image], clip=None, judged: bool = False) -> dict[str, float]:
     """What can be measured for a cell: artefacts and diversity always; faithfulness with an input image;
-    judged adherence to the prompt (and to a blend prompt) on the embedded model's world; CLIP score with a CLIP model."""
+    judged adherence to the prompt (and to a blend prompt) when the model draws sdlab's world (`judged`);
+    CLIP score with a CLIP model."""
     metrics = {"clipped": sum(clipped_fraction(im) for im in images) / len(images)}
     if len(images) > 1:
         metrics["diversity"] = diversity(images)
@@ -60,9 +63,9 @@ def cell_metrics(fields: dict, images: list[Image.Image], clip=None) -> dict[str
         resized = [im.resize(source.size) if im.size != source.size else im for im in images]
         metrics["psnr"] = sum(min(psnr(source, im), 100.0) for im in resized) / len(images)
         metrics["ssim"] = sum(ssim(source, im) for im in resized) / len(images)
-        if fields.get("model") is None:  # the world's plain backgrounds make the object's outline measurable
+        if judged:  # the world's plain backgrounds make the object's outline measurable
             metrics["layout_iou"] = sum(layout_iou(source, im) for im in resized) / len(images)
-    if fields.get("model") is None:  # the judge knows the embedded model's world
+    if judged:  # the judge knows sdlab's world
         verdicts = None
         for key, metric in (("prompt", "adherence"), ("blend_prompt", "adherence_blend")):
             wanted = _WORLD_PROMPT.search(fields.get(key) or "")
@@ -107,6 +110,7 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
             cells.append((iy, ix, y_value, x_value, fields, request))
     if overwrite and (folder / "cells").is_dir():
         shutil.rmtree(folder / "cells")
+    judged = model_world(base.get("model")) == WORLD
     started, done = time.time(), 0
     row_starts: dict[int, list[Image.Image]] = {}  # a walk's first images per row, for `change`
     for iy, ix, y_value, x_value, fields, request in cells:
@@ -118,7 +122,7 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
             for index, item in enumerate(result.images):
                 names.append(item.save(cell_dir / f"{index:02d}-{item.seed}.png", overwrite=True).name)
             images = [i.image for i in result.images]
-            metrics = cell_metrics(fields, images, clip)
+            metrics = cell_metrics(fields, images, clip, judged)
             if x.name in WALKS:
                 firsts = images if ix == 0 else row_starts.get(iy) or _cell_images(folder / "cells" / f"y{iy:02d}-x00")
                 row_starts[iy] = firsts

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdlab.engine.engine import Engine
+from sdlab.engine.sources import model_world
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, summarise, write_report
 from sdlab.eval.sweep import run_sweep
+from sdlab.world import WORLD
 
 GUIDANCE = (1.0, 3.0, 5.0, 7.5, 10.0, 15.0)
 WORLD_PROMPT = "a red circle on a white background"
@@ -20,7 +22,7 @@ def guidance_exercise(engine: Engine, folder: Path, model: str | None = None, pr
                       overwrite: bool = False) -> Exercise:
     """Sweep the guidance scale; name where artefacts (clipped pixels) rise and where adherence peaks."""
     base = {"prompt": prompt or WORLD_PROMPT, "model": model, "seed": seed, "batch_size": images}
-    y = Axis("prompt", WORLD_VARIANTS) if model is None and prompt is None else None
+    y = Axis("prompt", WORLD_VARIANTS) if model_world(model) == WORLD and prompt is None else None
     sweep = run_sweep(engine, {k: v for k, v in base.items() if v is not None}, Axis("cfg", tuple(values)), y,
                       folder, clip=clip, progress=progress, overwrite=overwrite)
     table = summarise(sweep)

@@ -23,6 +23,7 @@ from typing import Callable
 from sdlab.atomic import write_bytes
 from sdlab.engine.engine import Engine
 from sdlab.engine.images import open_image
+from sdlab.engine.sources import model_world
 from sdlab.errors import UsageError
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, write_report
@@ -32,6 +33,7 @@ from sdlab.eval.sweep import Sweep, jsonable, load_cell, write_results
 from sdlab.outputs import check_folder
 from sdlab.requests import build_request
 from sdlab.requests.lora_training import UNET_TARGETS
+from sdlab.world import WORLD
 
 RANKS, STEPS = (4, 8), (150, 300, 600)
 #: Test prompts for a user's subject; {subject} is the trigger (generation) or the class word (CLIP-T).
@@ -71,7 +73,7 @@ def lora_exercise(engine: Engine, folder: Path, model: str | None = None, data: 
     ranks, steps = _grid(ranks, steps)
     if targets not in UNET_TARGETS:
         raise UsageError("targets", f"unknown target set {targets!r}; valid: {', '.join(UNET_TARGETS)}")
-    judged = model is None and data is None
+    judged = model_world(model) == WORLD and data is None
     if not judged:
         _check_own_subject(data, trigger, templates, clip)
     check_folder(folder)

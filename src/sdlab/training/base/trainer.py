@@ -34,6 +34,7 @@ from sdlab.training.base.tokenizer import BOS, EOS, learn_merges, write_clip_tok
 from sdlab.training.images import to_tensor
 from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, read_meta, save_state
 from sdlab.training.schedules import min_snr_weights, one_cycle_lr
+from sdlab.world import WORLD
 from sdlab.world.palette import ALL_SHAPES
 from sdlab.world.render import caption, render, sample_scene
 
@@ -233,7 +234,8 @@ def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None =
     for name in ("vocab.json", "merges.txt"):  # CLIP's own files, for tokenizers that do not read tokenizer.json
         shutil.copy2(run / "tokenizer" / name, staging / "tokenizer" / name)
     # What sdlab uses when a request leaves these to the model (plain diffusers ignores this file).
-    (staging / "sdlab.json").write_text(json.dumps({"defaults": MODEL_DEFAULTS, "trained_steps": meta["step"]}, indent=2))
+    (staging / "sdlab.json").write_text(json.dumps({"defaults": MODEL_DEFAULTS, "trained_steps": meta["step"],
+                                                    "world": WORLD}, indent=2))
     if destination.exists():
         shutil.rmtree(destination)
     staging.replace(destination)
