@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sdlab.engine.engine import Engine
-from sdlab.errors import GenerationCancelled, GenerationError
+from sdlab.errors import GenerationError
 from sdlab.requests import build_request
 
 
@@ -15,24 +15,40 @@ def request(model, **kw):
                             "seed": 1, **kw})
 
 
-def test_progress_reports_every_step(engine, sd1_dir):
+def test_progress_reports_every_step_with_its_batch_and_latents(engine, sd1_dir):
     seen = []
-    engine.generate(request(sd1_dir), progress=lambda step, total: seen.append((step, total)))
-    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    engine.generate(request(sd1_dir, batch_size=2, batch_count=2), progress=seen.append)
+    assert [(e.batch, e.images, e.step, e.total) for e in seen] == [
+        (b, (2 * b, 2 * b + 1), s, 4) for b in (0, 1) for s in (1, 2, 3, 4)]
+    assert seen[0].latents.shape == (2, 4, 16, 16)  # the tiny VAE halves 32 px
 
 
-def test_cancel_stops_and_returns_nothing(engine, sd1_dir):
+def test_cancel_stops_and_returns_the_finished_images(engine, sd1_dir):
     cancel = threading.Event()
     seen = []
 
-    def progress(step, total):
-        seen.append(step)
-        if step == 2:
+    def progress(event):
+        seen.append((event.batch, event.step))
+        if (event.batch, event.step) == (1, 2):
             cancel.set()
 
-    with pytest.raises(GenerationCancelled):
-        engine.generate(request(sd1_dir), progress=progress, cancel=cancel)
-    assert seen == [1, 2]
+    result = engine.generate(request(sd1_dir, batch_count=3), progress=progress, cancel=cancel)
+    assert result.cancelled and [image.seed for image in result.images] == [1]  # batch 0 finished, 1 stopped, 2 never ran
+    assert seen == [(0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2)]
+
+
+def test_skip_drops_the_current_batch_and_goes_on(engine, sd1_dir):
+    skip = threading.Event()
+
+    def progress(event):
+        if (event.batch, event.step) == (1, 2):
+            skip.set()
+
+    result = engine.generate(request(sd1_dir, batch_count=3), progress=progress, skip=skip)
+    assert not result.cancelled and result.skipped == 1 and not skip.is_set()
+    assert [image.seed for image in result.images] == [1, 3]
+    alone = engine.generate(request(sd1_dir, seed=3)).images[0]
+    assert list(result.images[1].image.getdata()) == list(alone.image.getdata())
 
 
 @pytest.mark.parametrize("breakage, message", [("nan", "NaN"), ("black", "all black")])

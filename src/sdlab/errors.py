@@ -66,6 +66,3 @@ class OutOfMemoryError(SdlabError):
 class GenerationError(SdlabError):
     """Generation ran but its result is unusable (NaN or all-black decode)."""
 
-
-class GenerationCancelled(SdlabError):
-    """A running request was cancelled by its caller (not asyncio's CancelledError)."""

@@ -65,7 +65,8 @@ class _progress:
         self.task = None
         return self
 
-    def __call__(self, step: int, total: int) -> None:
+    def __call__(self, event) -> None:
+        step, total = event.step, event.total
         if self.bar is None:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

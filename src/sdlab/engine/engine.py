@@ -8,7 +8,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -16,6 +15,7 @@ from PIL import Image
 
 from sdlab.engine import lora, samplers
 from sdlab.engine.conditioning import encode
+from sdlab.engine.events import Progress, StepEvent
 from sdlab.engine.images import open_image
 from sdlab.engine.loading import LoadedModel, ModelCache
 from sdlab.engine.masks import blur, composite, mask_from_image, masked_box
@@ -24,12 +24,11 @@ from sdlab.engine.noise import variation_latents
 from sdlab.engine.safety import check_images, load_checker
 from sdlab.engine.sizing import describe_fit, fit, working_size
 from sdlab.engine.sources import Family
-from sdlab.errors import GenerationCancelled, GenerationError, OutOfMemoryError, UsageError
+from sdlab.errors import GenerationError, OutOfMemoryError, UsageError
 from sdlab.requests import GeneratedImage, GenerationRequest, GenerationResult, Resolved, Task
 from sdlab.requests.infotext import format_infotext, infotext_params
 from sdlab.requests.result import SEED_RANGE
 
-Progress = Callable[[int, int], None]
 DEFAULT_STRENGTH = {Task.img2img: 0.75, Task.inpaint: 1.0}
 DEFAULT_BLEND = 0.5
 
@@ -105,13 +104,17 @@ class Engine:
         return prepared
 
     def generate(self, request: GenerationRequest, progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> GenerationResult:
-        """Run `request`; `progress(step, total)` is called after every denoising step, `cancel` stops it."""
-        with self._lock:
-            return self._generate(request, progress, cancel)
+                 cancel: threading.Event | None = None, skip: threading.Event | None = None) -> GenerationResult:
+        """Run `request`; `progress(StepEvent)` is called after every denoising step.
 
-    def _generate(self, request: GenerationRequest, progress: Progress | None,
-                  cancel: threading.Event | None) -> GenerationResult:
+        As A1111's interrupt and skip: setting `cancel` stops the run and returns the images already finished
+        (`result.cancelled`); setting `skip` ends the current batch, drops it and goes on with the next (the
+        engine clears it)."""
+        with self._lock:
+            return self._generate(request, progress, cancel, skip)
+
+    def _generate(self, request: GenerationRequest, progress: Progress | None, cancel: threading.Event | None,
+                  skip: threading.Event | None) -> GenerationResult:
         started = time.perf_counter()
         prepared = self._prepare(request)
         model, warnings = prepared.model, prepared.warnings
@@ -127,19 +130,31 @@ class Engine:
                               resolved.blend_prompt, resolved.blend or 0.0)
 
         images: list[GeneratedImage] = []
+        cancelled, skipped = False, 0
         for batch in range(resolved.batch_count):
             indices = [batch * resolved.batch_size + i for i in range(resolved.batch_size)]
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
             if task is not Task.txt2img and resolved.strength == 0:
                 pixels = [prepared.init.copy() for _ in indices]  # strength 0: nothing to denoise
             else:
-                pixels = _run(pipe, task, resolved, conditioning.as_kwargs(), indices, prepared, progress, cancel)
+                pixels = _run(pipe, task, resolved, conditioning.as_kwargs(), batch, indices, prepared, progress,
+                              (cancel, skip))
+            if pixels is None:  # interrupted: the batch is dropped
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                skip.clear()
+                skipped += 1
+                continue
             flags = check_images(model, pixels) if request.safety_checker else [None] * len(pixels)
             for index, image, nsfw in zip(indices, pixels, flags):
                 params = infotext_params(resolved, index)
                 images.append(GeneratedImage(image, resolved.seed_for(index),
                                              format_infotext(resolved.prompt, resolved.negative_prompt, params),
                                              params, nsfw))
-        return GenerationResult(images, resolved, warnings, time.perf_counter() - started)
+        return GenerationResult(images, resolved, warnings, time.perf_counter() - started, cancelled, skipped)
 
 
 def _inputs(request: GenerationRequest) -> tuple[Image.Image | None, Image.Image | None]:
@@ -197,19 +212,23 @@ def _memory_options(pipe, request: GenerationRequest) -> None:
         pipe.enable_model_cpu_offload()
 
 
-def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, indices: list[int], prepared: Prepared,
-         progress: Progress | None, cancel: threading.Event | None) -> list[Image.Image]:
-    """One batch through the pipeline; noise comes from CPU generators so a seed means the same everywhere."""
+def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, batch: int, indices: list[int], prepared: Prepared,
+         progress: Progress | None, stops: tuple[threading.Event | None, ...]) -> list[Image.Image] | None:
+    """One batch through the pipeline, or None when one of `stops` (cancel, skip) interrupted it.
+    Noise comes from CPU generators so a seed means the same image on every device."""
     generators = [torch.Generator("cpu").manual_seed(resolved.seed_for(i)) for i in indices]
     diverged: list[int] = []
+
+    def stopped() -> bool:
+        return any(event is not None and event.is_set() for event in stops)
 
     def on_step(p, step: int, _timestep, tensors: dict) -> dict:
         if not diverged and not torch.isfinite(tensors["latents"]).all():
             diverged.append(step + 1)
             p._interrupt = True
         if progress is not None:
-            progress(step + 1, p.num_timesteps)
-        if cancel is not None and cancel.is_set():
+            progress(StepEvent(batch, tuple(indices), step + 1, p.num_timesteps, tensors["latents"]))
+        if stopped():
             p._interrupt = True
         return tensors
 
@@ -247,12 +266,12 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, indices: list
                 f"{prepared.model.device}: lower the size or the batch size, or turn on VAE tiling and attention "
                 "slicing") from exc
         raise
-    if cancel is not None and cancel.is_set():
-        raise GenerationCancelled("generation cancelled")
     if diverged:
         raise GenerationError(
             f"the sampler diverged at step {diverged[0]} of {resolved.steps} ({resolved.sampler}, seed "
             f"{resolved.seed_for(indices[0])}): the latents became NaN or infinite; use fewer steps or another sampler")
+    if stopped():
+        return None
     images = [_to_image(frame, resolved, prepared.model.dtype) for frame in output]
     if task is Task.inpaint:
         images = [_paste_back(init, image, soft_mask, crop_box) for image in images]

@@ -77,3 +77,5 @@ class GenerationResult:
     resolved: Resolved
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cancelled: bool = False  # stopped by its caller: `images` are those finished before
+    skipped: int = 0  # batches the caller skipped (their images are not in `images`)
