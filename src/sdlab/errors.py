@@ -59,6 +59,14 @@ class OutputError(SdlabError):
         super().__init__(message, argument)
 
 
+class QueueFull(SdlabError):
+    """Too many jobs are waiting; `retry_after` says in how many seconds to try again (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class OutOfMemoryError(SdlabError):
     """The device ran out of memory; the message says what to lower."""
 
