@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sdlab.cli import demo, evaluate, exercise, generate, inspect, sweep, train, train_lora
+from sdlab.cli import demo, evaluate, exercise, generate, inspect, serve, sweep, train, train_lora
 from sdlab.cli.common import quiet_libraries
 from sdlab.cli.errors import SdlabCommand, SdlabGroup
 
@@ -16,7 +16,7 @@ app = typer.Typer(
 for name, function in (("generate", generate.generate), ("img2img", generate.img2img), ("inpaint", generate.inpaint),
                        ("samplers", inspect.samplers), ("models", inspect.models), ("info", inspect.info),
                        ("loras", inspect.loras), ("demo", demo.demo), ("train-base", train.train_base),
-                       ("train-lora", train_lora.train_lora), ("sweep", sweep.sweep)):
+                       ("train-lora", train_lora.train_lora), ("sweep", sweep.sweep), ("serve", serve.serve)):
     app.command(name=name, cls=SdlabCommand)(function)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(exercise.app, name="exercise")

@@ -7,6 +7,7 @@ is decoded, whatever the file's size on disk, so memory stays bounded by what a 
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -21,24 +22,27 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_INPUT_PIXELS = 8192 * 8192
 
 
-def _unreadable(path: Path, argument: str, detail: str) -> UsageError:
-    return UsageError(argument, f"{path} is not a readable PNG, JPEG or WEBP image ({detail})")
-
-
 def open_image(source, argument: str = "image") -> Image.Image:
-    """Open a path or PIL image as a fully loaded RGB, RGBA, L or LA image, upright per its EXIF orientation."""
+    """Open a path, PNG/JPEG/WEBP bytes or a PIL image as a fully loaded RGB, RGBA, L or LA image, upright per
+    its EXIF orientation."""
     if isinstance(source, Image.Image):
         return source
+    if isinstance(source, (bytes, bytearray)):
+        return _decode(io.BytesIO(source), "the image", argument)
     path = Path(source)
     if not path.is_file():
         raise UsageError(argument, f"{path} does not exist or is not a file")
+    return _decode(path, str(path), argument)
+
+
+def _decode(source, name: str, argument: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=ALLOWED_FORMATS) as image:
+            with Image.open(source, formats=ALLOWED_FORMATS) as image:
                 width, height = image.size
                 if width * height > MAX_INPUT_PIXELS:
-                    raise UsageError(argument, f"{path} is {width}x{height} pixels, too large to open safely; "
+                    raise UsageError(argument, f"{name} is {width}x{height} pixels, too large to open safely; "
                                      f"at most {MAX_INPUT_PIXELS // 1_000_000} million pixels (8192x8192)")
                 image.load()
                 upright = ImageOps.exif_transpose(image) or image
@@ -48,13 +52,15 @@ def open_image(source, argument: str = "image") -> Image.Image:
     except UsageError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise UsageError(argument, f"{path} is too large to open safely; at most "
+        raise UsageError(argument, f"{name} is too large to open safely; at most "
                          f"{MAX_INPUT_PIXELS // 1_000_000} million pixels (8192x8192)") from None
     except Image.UnidentifiedImageError:
-        raise _unreadable(path, argument, "unknown or disallowed format") from None
+        raise UsageError(argument, f"{name} is not a readable PNG, JPEG or WEBP image (unknown or disallowed "
+                         "format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, MemoryError) as exc:
         # Pillow's decoders raise these for truncated or malformed files (MemoryError: absurd header values).
-        raise _unreadable(path, argument, f"{exc.__class__.__name__}: {str(exc).strip()[:80]}") from None
+        raise UsageError(argument, f"{name} is not a readable PNG, JPEG or WEBP image "
+                         f"({exc.__class__.__name__}: {str(exc).strip()[:80]})") from None
 
 
 def read_parameters(path: Path, argument: str = "image") -> str | None:

@@ -1,0 +1,1 @@
+"""`sdlab serve`: the HTTP front end, over the job queue. It takes names, never file paths."""

@@ -1,0 +1,150 @@
+"""The HTTP application: sdlab's own job API over the job queue, with the key, body limits and 4xx errors.
+
+    POST /sdlab/v1/jobs                 a GenerationRequest as JSON -> the job (202), at once
+    GET  /sdlab/v1/jobs                 recent jobs
+    GET  /sdlab/v1/jobs/{id}            state, progress, resolved parameters, image URLs
+    POST /sdlab/v1/jobs/{id}/cancel     queued: never runs; running: stops, keeping finished images
+    POST /sdlab/v1/jobs/{id}/skip       drops the running batch (A1111's skip)
+    GET  /sdlab/v1/jobs/{id}/events     server-sent events: one per denoising step, then the finished job
+    GET  /sdlab/v1/jobs/{id}/images/{n} the n-th image, a PNG with its A1111 infotext
+
+Bad input is a 4xx with `{"error": {"field": ..., "message": ...}}`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue as queues
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from sdlab.errors import QueueFull, SdlabError, UsageError
+from sdlab.jobs import Job, JobQueue
+from sdlab.server.auth import authorized
+from sdlab.server.boundary import to_request
+from sdlab.server.config import ServerConfig
+
+PREFIX = "/sdlab/v1"
+
+
+class _NotFound(SdlabError):
+    """A job or image that does not exist (404)."""
+
+
+def error(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status, headers=headers)
+
+
+def job_view(job: Job, jobs: JobQueue) -> dict[str, Any]:
+    """A job as the API shows it: its record, image URLs, and the running step."""
+    view = job.as_dict()
+    view["images"] = [{**image, "url": f"{PREFIX}/jobs/{job.id}/images/{n}"} | {"file": None}
+                      for n, image in enumerate(view.get("images", []))]
+    running = jobs.progress()
+    if running is not None and running[0].id == job.id and running[1] is not None:
+        event = running[1]
+        view["progress"] = {"batch": event.batch, "step": event.step, "total": event.total}
+    return view
+
+
+def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
+    app = FastAPI(title="sdlab", version="1", docs_url="/docs")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if not authorized(request.headers.get("authorization"), config.api_key):
+            return error(401, "a valid API key is needed: Authorization: Bearer KEY (or Basic with the key as password)",
+                         headers={"WWW-Authenticate": "Bearer"})
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+            return error(413, f"the body is over {config.max_body_bytes} bytes", "body")
+        return await call_next(request)
+
+    @app.exception_handler(SdlabError)
+    async def sdlab_error(_request: Request, exc: SdlabError) -> JSONResponse:
+        if isinstance(exc, QueueFull):
+            return error(429, exc.message, headers={"Retry-After": str(exc.retry_after)})
+        return error(400 if exc.exit_code == 2 else 500, exc.message, exc.argument)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        location = [str(p) for p in first.get("loc", ()) if p != "body"]
+        return error(422, str(first.get("msg", "invalid request")), ".".join(location) or "body")
+
+    async def body_of(request: Request) -> Any:
+        raw = await request.body()
+        if len(raw) > config.max_body_bytes:
+            raise SdlabError(f"the body is over {config.max_body_bytes} bytes", "body")
+        try:
+            return json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise UsageError("body", "is not valid JSON") from None
+
+    @app.post(f"{PREFIX}/jobs", status_code=202)
+    async def submit(request: Request) -> JSONResponse:
+        generation = to_request(await body_of(request), config)
+        job = jobs.submit(generation)
+        return JSONResponse(job_view(job, jobs), status_code=202)
+
+    @app.get(f"{PREFIX}/jobs")
+    async def recent(limit: int = 50) -> dict:
+        return {"jobs": [job_view(job, jobs) for job in jobs.store.jobs(limit=max(1, min(limit, 500)))]}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}")
+    async def one(job_id: str) -> dict:
+        return job_view(_job(jobs, job_id), jobs)
+
+    @app.post(f"{PREFIX}/jobs/{{job_id}}/cancel")
+    async def cancel(job_id: str) -> dict:
+        _job(jobs, job_id)
+        return job_view(jobs.cancel(job_id), jobs)
+
+    @app.post(f"{PREFIX}/jobs/{{job_id}}/skip")
+    async def skip(job_id: str) -> dict:
+        jobs.skip(_job(jobs, job_id).id)
+        return job_view(jobs.get(job_id), jobs)
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/images/{{index}}")
+    async def image(job_id: str, index: int) -> FileResponse:
+        files = list(jobs.store.images(_job(jobs, job_id)))
+        if not 0 <= index < len(files):
+            raise _NotFound("index", f"job {job_id} has {len(files)} image(s)")
+        return FileResponse(files[index], media_type="image/png")
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/events")
+    async def events(job_id: str) -> StreamingResponse:
+        stream = jobs.listen(_job(jobs, job_id).id)
+
+        async def sse():
+            while True:
+                try:
+                    item = await asyncio.to_thread(stream.get, True, 15)
+                except queues.Empty:
+                    yield ": still running\n\n"
+                    continue
+                if isinstance(item, Job):
+                    yield f"event: finished\ndata: {json.dumps(job_view(item, jobs))}\n\n"
+                    return
+                step = {"batch": item.batch, "images": list(item.images), "step": item.step, "total": item.total}
+                yield f"event: step\ndata: {json.dumps(step)}\n\n"
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
+
+    @app.exception_handler(_NotFound)
+    async def not_found(_request: Request, exc: _NotFound) -> JSONResponse:
+        return error(404, exc.message, exc.argument)
+
+    return app
+
+
+def _job(jobs: JobQueue, job_id: str) -> Job:
+    job = jobs.store.get(job_id)
+    if job is None:
+        raise _NotFound(f"no job {job_id!r}", "job_id")
+    return job
+

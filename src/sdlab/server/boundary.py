@@ -1,0 +1,112 @@
+"""The HTTP trust boundary: a client's JSON becomes a GenerationRequest that names, never paths.
+
+Models are names in the server's models folder (or the embedded one; hub ids only if the operator
+allows them), LoRAs names in its LoRA folder, images base64 (raw or `data:` URIs) decoded with the
+bomb limit and the format allowlist. Options that reach the file system or the machine (`config`,
+`lora_dir`, `allow_pickle`, `device`, `cpu_offload`) are the operator's, not the client's. Sizes,
+steps and image counts have the server's limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from PIL import Image
+
+from sdlab.engine.images import open_image
+from sdlab.engine.sources import EMBEDDED_NAME
+from sdlab.errors import UsageError
+from sdlab.requests import GenerationRequest, build_request
+from sdlab.requests.lora_tags import check_name
+from sdlab.server.config import ServerConfig
+
+#: Request fields a client may not set: they name files or choose the machine's resources.
+OPERATOR_FIELDS = ("config", "lora_dir", "allow_pickle", "device", "cpu_offload")
+_NAME = re.compile(r"^[\w][\w.\- ]*$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def decode_image(value: Any, field: str) -> Image.Image:
+    """A base64 image (raw, or a `data:image/...;base64,` URI) opened safely; URLs are never fetched."""
+    if not isinstance(value, str):
+        raise UsageError(field, "must be a base64-encoded PNG, JPEG or WEBP image")
+    text = value.strip()
+    if text.startswith(("http://", "https://")):
+        raise UsageError(field, "image URLs are not fetched; send the image itself, base64-encoded")
+    if text.startswith("data:"):
+        text = text.split(",", 1)[1] if "," in text else ""
+    try:
+        data = base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        raise UsageError(field, "is not valid base64") from None
+    if not data:
+        raise UsageError(field, "is empty")
+    return open_image(data, field)
+
+
+def model_path(name: str | None, config: ServerConfig) -> str | None:
+    """The model a client names: the embedded one, a name in the models folder, or (if allowed) a hub id."""
+    if name is None or name.strip().lower() in ("", EMBEDDED_NAME, "embedded", "default"):
+        return None
+    if config.allow_hub and _HUB_ID.match(name) and ".." not in name:
+        return name
+    if not _NAME.match(name) or name in (".", ".."):
+        raise UsageError("model", f"{name!r} is not a model name; give a name from the server's model list")
+    for candidate in (config.models_folder / name, config.models_folder / f"{name}.safetensors"):
+        if candidate.exists():
+            return str(candidate)
+    raise UsageError("model", f"no model named {name!r} on this server; see its model list")
+
+
+def lora_path(name: str, config: ServerConfig) -> str:
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise UsageError("loras", str(exc)) from None
+    folder = config.loras_folder
+    for candidate in (folder / name, folder / f"{name}.safetensors"):
+        if candidate.is_file():
+            return str(candidate)
+    raise UsageError("loras", f"no LoRA named {name!r} on this server")
+
+
+def to_request(body: Any, config: ServerConfig) -> GenerationRequest:
+    """A client's JSON object as a validated request inside the server's limits; UsageError names the field."""
+    if not isinstance(body, dict):
+        raise UsageError("body", "must be a JSON object of request fields")
+    fields = {k: v for k, v in body.items() if v is not None}  # null = the default
+    for name in OPERATOR_FIELDS:
+        if name in fields:
+            raise UsageError(name, "is set by the server's operator, not by a request")
+    fields["model"] = model_path(fields.get("model"), config)
+    for name in ("image", "mask"):
+        if name in fields:
+            fields[name] = decode_image(fields[name], name)
+    if "loras" in fields:
+        if not isinstance(fields["loras"], list):
+            raise UsageError("loras", "must be a list of {name, weight}")
+        refs = []
+        for ref in fields["loras"]:
+            if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+                raise UsageError("loras", "each item must be an object with a name (and a weight)")
+            refs.append({"path": lora_path(ref["name"], config), "weight": ref.get("weight", 1.0)})
+        fields["loras"] = refs
+    fields["lora_dir"] = str(config.loras_folder)
+    request = build_request(**fields)
+    _within_limits(request, config)
+    return request
+
+
+def _within_limits(request: GenerationRequest, config: ServerConfig) -> None:
+    for name in ("width", "height"):
+        value = getattr(request, name)
+        if value is not None and value > config.max_side:
+            raise UsageError(name, f"at most {config.max_side} on this server, got {value}")
+    if request.steps is not None and request.steps > config.max_steps:
+        raise UsageError("steps", f"at most {config.max_steps} on this server, got {request.steps}")
+    if request.batch_size * request.batch_count > config.max_images:
+        raise UsageError("batch_size", f"batch size x batch count is at most {config.max_images} on this server, "
+                         f"got {request.batch_size * request.batch_count}")
