@@ -159,7 +159,8 @@ def test_an_image_is_taken_as_base64_or_a_data_uri_and_loras_by_name(server):
                                                   "strength": 0.5}).json()
         assert wait(client, job["id"])["state"] == "done"
     named = client.post("/sdlab/v1/jobs", json={"prompt": PROMPT, "loras": [{"name": "ok", "weight": 0.5}], "steps": 2})
-    assert named.status_code == 202 and named.json()["request"]["loras"][0]["weight"] == 0.5
+    assert named.status_code == 202 and named.json()["request"]["loras"] == [{"name": "ok", "weight": 0.5}]
+    assert "lora_dir" not in named.json()["request"]  # no server paths in what a client sees
 
 
 def test_a_full_queue_answers_429_with_retry_after(engine, tmp_path):
@@ -177,3 +178,65 @@ def test_unknown_jobs_and_images_are_404(server):
     job_id = client.post("/sdlab/v1/jobs", json={"prompt": PROMPT, "steps": 2}).json()["id"]
     wait(client, job_id)
     assert client.get(f"/sdlab/v1/jobs/{job_id}/images/5").status_code == 404
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(data, port):
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    process = subprocess.Popen([sys.executable, "-m", "sdlab.cli.main", "serve", "--port", str(port), "--data-dir",
+                                str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/sdlab/v1/jobs", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+def test_a_server_killed_with_kill_9_loses_nothing(tmp_path):
+    """Finished jobs keep their images, queued jobs run after the restart, the interrupted one is marked failed."""
+    import httpx
+
+    data, port = tmp_path / "data", _free_port()
+    url = f"http://127.0.0.1:{port}/sdlab/v1"
+    process = _start(data, port)
+    try:
+        done = httpx.post(f"{url}/jobs", json={"prompt": PROMPT, "steps": 4, "seed": 1}).json()["id"]
+        while httpx.get(f"{url}/jobs/{done}").json()["state"] != "done":
+            time.sleep(0.1)
+        long = httpx.post(f"{url}/jobs", json={"prompt": PROMPT, "steps": 150, "batch_count": 16}).json()["id"]
+        queued = httpx.post(f"{url}/jobs", json={"prompt": PROMPT, "steps": 4, "seed": 9}).json()["id"]
+        while httpx.get(f"{url}/jobs/{long}").json()["state"] != "running":
+            time.sleep(0.1)
+    finally:
+        process.kill()
+        process.wait()
+    process = _start(data, port)
+    try:
+        finished = httpx.get(f"{url}/jobs/{done}").json()
+        assert finished["state"] == "done" and httpx.get(f"http://127.0.0.1:{port}{finished['images'][0]['url']}").status_code == 200
+        interrupted = httpx.get(f"{url}/jobs/{long}").json()
+        assert interrupted["state"] == "failed" and "stopped" in interrupted["error"]
+        deadline = time.time() + 120
+        while httpx.get(f"{url}/jobs/{queued}").json()["state"] != "done" and time.time() < deadline:
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/jobs/{queued}").json()["images"][0]["seed"] == 9
+    finally:
+        process.kill()
+        process.wait()

@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs import Job, JobQueue
 from sdlab.server.auth import authorized
-from sdlab.server.boundary import to_request
+from sdlab.server.boundary import public_request, to_request
 from sdlab.server.config import ServerConfig
 
 PREFIX = "/sdlab/v1"
@@ -42,6 +42,7 @@ def error(status: int, message: str, field: str | None = None, headers: dict | N
 def job_view(job: Job, jobs: JobQueue) -> dict[str, Any]:
     """A job as the API shows it: its record, image URLs, and the running step."""
     view = job.as_dict()
+    view["request"] = public_request(view["request"])
     view["images"] = [{**image, "url": f"{PREFIX}/jobs/{job.id}/images/{n}"} | {"file": None}
                       for n, image in enumerate(view.get("images", []))]
     running = jobs.progress()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -98,6 +99,16 @@ def to_request(body: Any, config: ServerConfig) -> GenerationRequest:
     request = build_request(**fields)
     _within_limits(request, config)
     return request
+
+
+def public_request(fields: dict[str, Any]) -> dict[str, Any]:
+    """A stored request as a client may see it: names for the model, LoRAs and inputs, no server paths."""
+    shown = {k: v for k, v in fields.items() if k not in OPERATOR_FIELDS}
+    for name in ("model", "image", "mask"):
+        if isinstance(shown.get(name), str):
+            shown[name] = Path(shown[name]).name if name == "model" else "(uploaded image)"
+    shown["loras"] = [{"name": Path(ref["path"]).stem, "weight": ref["weight"]} for ref in shown.get("loras", [])]
+    return shown
 
 
 def _within_limits(request: GenerationRequest, config: ServerConfig) -> None:
