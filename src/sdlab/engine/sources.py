@@ -156,13 +156,14 @@ class ModelEntry:
         return row | ({"problem": self.problem} if self.problem else {})
 
 
-def list_models() -> list[ModelEntry]:
-    """The embedded model and the models in `models_dir()`; entries that are no model are skipped, broken ones listed."""
+def list_models(folder: Path | None = None) -> list[ModelEntry]:
+    """The embedded model and the models in `folder` (default `models_dir()`); entries that are no model are
+    skipped, broken ones listed with the reason."""
     rows = []
     if (embedded_path() / "model_index.json").is_file():
         family, _ = folder_family(embedded_path())
         rows.append(ModelEntry(EMBEDDED_NAME, "embedded", family.value, str(embedded_path())))
-    folder = models_dir()
+    folder = folder if folder is not None else models_dir()
     try:
         entries = sorted(folder.iterdir()) if folder.is_dir() else []
     except OSError:

@@ -132,6 +132,8 @@ class JobQueue:
         try:
             request = build_request(**running.job.request)
             result = self.engine.generate(request, progress=progress, cancel=running.cancel, skip=running.skip)
+        except UsageError as exc:
+            return self.store.fail(running.job.id, exc.message, exc.argument or "request")
         except SdlabError as exc:
             return self.store.fail(running.job.id, str(exc))
         except Exception as exc:  # noqa: BLE001 - a job that fails fails alone; the queue keeps serving

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     error TEXT,
+    error_field TEXT,
     result TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, number);
@@ -66,11 +67,12 @@ class Job:
     finished: float | None = None
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)  # images (file, seed, infotext), resolved, warnings
+    error_field: str | None = None  # set when the request itself was at fault: the field to blame
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "number": self.number, "state": self.state.value, "request": self.request,
                 "created": self.created, "started": self.started, "finished": self.finished, "error": self.error,
-                **self.result}
+                "error_field": self.error_field, **self.result}
 
 
 class JobStore:
@@ -163,14 +165,15 @@ class JobStore:
         self._end(job_id, state, None, record)
         return self.get(job_id)
 
-    def fail(self, job_id: str, message: str) -> Job:
-        self._end(job_id, JobState.failed, message, {})
+    def fail(self, job_id: str, message: str, field: str | None = None) -> Job:
+        """Record a failure; `field` names the request field at fault when the request was bad."""
+        self._end(job_id, JobState.failed, message, {}, field)
         return self.get(job_id)
 
-    def _end(self, job_id: str, state: JobState, error: str | None, record: dict) -> None:
+    def _end(self, job_id: str, state: JobState, error: str | None, record: dict, field: str | None = None) -> None:
         with self._db() as db:
-            db.execute("UPDATE jobs SET state = ?, error = ?, result = ?, finished = ? WHERE id = ?",
-                       (state.value, error, json.dumps(record), time.time(), job_id))
+            db.execute("UPDATE jobs SET state = ?, error = ?, error_field = ?, result = ?, finished = ? WHERE id = ?",
+                       (state.value, error, field, json.dumps(record), time.time(), job_id))
 
     def images(self, job: Job) -> Iterator[Path]:
         for image in job.result.get("images", ()):
@@ -179,7 +182,8 @@ class JobStore:
 
 def _job(row: sqlite3.Row) -> Job:
     return Job(row["id"], row["number"], JobState(row["state"]), json.loads(row["request"]), row["created"],
-               row["started"], row["finished"], row["error"], json.loads(row["result"]) if row["result"] else {})
+               row["started"], row["finished"], row["error"], json.loads(row["result"]) if row["result"] else {},
+               row["error_field"])
 
 
 def _json_value(value: Any) -> Any:

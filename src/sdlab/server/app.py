@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs import Job, JobQueue
+from sdlab.server.a1111 import a1111_router
 from sdlab.server.auth import authorized
 from sdlab.server.boundary import public_request, to_request
 from sdlab.server.config import ServerConfig
@@ -85,6 +86,8 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
             return json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
             raise UsageError("body", "is not valid JSON") from None
+
+    app.include_router(a1111_router(config, jobs, body_of))
 
     @app.post(f"{PREFIX}/jobs", status_code=202)
     async def submit(request: Request) -> JSONResponse:
