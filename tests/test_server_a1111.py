@@ -119,3 +119,35 @@ def test_unsupported_fields_are_listed_as_ignored_and_png_info_reads_back(api):
     assert {"enable_hr", "restore_faces"} <= set(result.info["ignored"])
     read = api.png_info(result.image)
     assert read.info and read.parameters["Seed"] == "5"
+
+
+def test_openai_client_generations_and_edits(api):
+    """The unmodified openai client: n=2 generations judged; an edit with a transparent mask keeps the rest."""
+    import base64
+    import io
+
+    import openai
+
+    client = openai.OpenAI(base_url=f"{api.baseurl.removesuffix('/sdapi/v1')}/v1", api_key="unused", max_retries=0)
+    made = client.images.generate(prompt=PROMPT, model="dall-e-3", n=2, size="64x64", response_format="b64_json")
+    pictures = [Image.open(io.BytesIO(base64.b64decode(item.b64_json))) for item in made.data]
+    assert len(pictures) == 2 and all(judge(p).matches("red", "circle", "white") for p in pictures)
+    seeds = [p.info["parameters"].split("Seed: ")[1].split(",")[0] for p in pictures]
+    assert int(seeds[1]) == int(seeds[0]) + 1
+
+    scene = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    mask = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 32, 64))  # transparent left half: edit it
+    files = {}
+    for name, image in (("scene", scene), ("mask", mask)):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        files[name] = ("x.png", buffer.getvalue(), "image/png")
+    edited = client.images.edit(image=files["scene"], mask=files["mask"], prompt="a red circle on a black background",
+                                size="64x64", response_format="b64_json")
+    out = Image.open(io.BytesIO(base64.b64decode(edited.data[0].b64_json))).convert("RGB")
+    assert all(out.getpixel((x, y)) == (0, 0, 0) for x in range(32, 64) for y in range(64))  # outside: unchanged
+    assert [m.id for m in client.models.list().data][0] == "sdlab-shapes"
+    with __import__("pytest").raises(openai.BadRequestError) as info:
+        client.images.generate(prompt=PROMPT, size="big")
+    assert info.value.body["param"] == "size"

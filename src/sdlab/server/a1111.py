@@ -143,9 +143,8 @@ def response(job: Job, body: dict, store, ignored: list[str]) -> dict:
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
-def a1111_router(config: ServerConfig, jobs: JobQueue, body_of) -> APIRouter:
+def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel, body_of) -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1")
-    served = ServedModel()
 
     async def generate(request: Request, task: str) -> JSONResponse:
         body = await body_of(request)

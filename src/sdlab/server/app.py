@@ -24,10 +24,11 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs import Job, JobQueue
-from sdlab.server.a1111 import a1111_router
+from sdlab.server.a1111 import ServedModel, a1111_router
 from sdlab.server.auth import authorized
 from sdlab.server.boundary import public_request, to_request
 from sdlab.server.config import ServerConfig
+from sdlab.server.openai import openai_router
 
 PREFIX = "/sdlab/v1"
 
@@ -87,7 +88,9 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
         except (ValueError, UnicodeDecodeError):
             raise UsageError("body", "is not valid JSON") from None
 
-    app.include_router(a1111_router(config, jobs, body_of))
+    served = ServedModel()  # the model A1111's options and OpenAI's unknown model names mean
+    app.include_router(a1111_router(config, jobs, served, body_of))
+    app.include_router(openai_router(config, jobs, served))
 
     @app.post(f"{PREFIX}/jobs", status_code=202)
     async def submit(request: Request) -> JSONResponse:
