@@ -27,7 +27,7 @@ from sdlab.engine.sources import EMBEDDED_NAME, list_models
 from sdlab.errors import UsageError
 from sdlab.jobs import Job, JobQueue, JobState
 from sdlab.requests.infotext import parse_infotext
-from sdlab.server.boundary import decode_image, to_request
+from sdlab.server.boundary import decode_image, encode_image, to_request
 from sdlab.server.config import ServerConfig
 
 #: A1111's API defaults for the fields sdlab maps (its API default for steps is 50, not the UI's 20).
@@ -101,21 +101,13 @@ def to_fields(body: dict[str, Any], task: str, config: ServerConfig, served: Ser
         mask = decode_image(a["mask"], "mask")
         if a.get("inpainting_mask_invert"):
             mask = ImageOps.invert(_mask_channel(mask))
-        fields.update(task="inpaint", mask=_png_b64(mask), mask_blur=a["mask_blur"],
+        fields.update(task="inpaint", mask=encode_image(mask), mask_blur=a["mask_blur"],
                       inpaint_only_masked=bool(a["inpaint_full_res"]), inpaint_padding=a["inpaint_full_res_padding"])
     return fields, ignored
 
 
 def _mask_channel(mask):
     return mask.getchannel("A") if mask.mode in ("RGBA", "LA") else mask.convert("L")
-
-
-def _png_b64(image) -> str:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def response(job: Job, body: dict, store, ignored: list[str]) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,13 @@ def decode_image(value: Any, field: str) -> Image.Image:
     if not data:
         raise UsageError(field, "is empty")
     return open_image(data, field)
+
+
+def encode_image(image: Image.Image) -> str:
+    """An image as raw base64 PNG, the form decode_image takes back."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def model_path(name: str | None, config: ServerConfig) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import re
 import time
 from typing import Any
@@ -24,7 +23,7 @@ from sdlab.engine.images import open_image
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs import JobQueue, JobState
 from sdlab.server.a1111 import ServedModel, model_titles
-from sdlab.server.boundary import to_request
+from sdlab.server.boundary import encode_image, to_request
 from sdlab.server.config import ServerConfig
 
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
@@ -36,12 +35,6 @@ def openai_error(status: int, message: str, param: str | None = None, headers: d
     kind = "invalid_request_error" if status < 500 else "server_error"
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}},
                         status_code=status, headers={"x-should-retry": "false", **(headers or {})})
-
-
-def _png_b64(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _common(form: dict[str, Any], config: ServerConfig, served: ServedModel) -> dict[str, Any]:
@@ -122,10 +115,10 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
             alpha = mask_source.getchannel("A") if mask_source.mode in ("RGBA", "LA") else None
             if alpha is not None and alpha.getextrema()[0] == 0:  # transparent = edit
                 mask = alpha.point(lambda a: 255 if a == 0 else 0)
-                fields.update(task="inpaint", image=_png_b64(image.convert("RGB")), mask=_png_b64(mask),
+                fields.update(task="inpaint", image=encode_image(image.convert("RGB")), mask=encode_image(mask),
                               mask_blur=0, strength=1.0)
             else:
-                fields.update(task="img2img", image=_png_b64(image.convert("RGB")), strength=EDIT_STRENGTH)
+                fields.update(task="img2img", image=encode_image(image.convert("RGB")), strength=EDIT_STRENGTH)
             return fields, form.get("response_format") or "b64_json"
 
         return await guarded(request, build)
@@ -136,7 +129,7 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
             form = await request.form()
             image = await _read_image(form.get("image"), "image")
             fields = _common(dict(form), config, served)
-            fields.update(task="img2img", image=_png_b64(image.convert("RGB")), strength=VARIATION_STRENGTH,
+            fields.update(task="img2img", image=encode_image(image.convert("RGB")), strength=VARIATION_STRENGTH,
                           prompt=str(form.get("prompt") or ""))
             return fields, form.get("response_format") or "b64_json"
 
