@@ -150,6 +150,13 @@ def test_a_bomb_and_a_huge_body_are_refused_before_decoding(server, tmp_path):
                        headers={"content-type": "application/json"})
     assert huge.status_code == 413
 
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(40):
+            yield b" " * (1024 * 1024)
+
+    streamed = client.post("/sdlab/v1/jobs", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json()["error"]["field"] == "body"
+
 
 def test_an_image_is_taken_as_base64_or_a_data_uri_and_loras_by_name(server):
     client, _ = server

@@ -37,6 +37,10 @@ class _NotFound(SdlabError):
     """A job or image that does not exist (404)."""
 
 
+class _TooLarge(UsageError):
+    """A body over the server's limit (413)."""
+
+
 def error(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": {"field": field, "message": message}}, status_code=status, headers=headers)
 
@@ -71,6 +75,8 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     async def sdlab_error(_request: Request, exc: SdlabError) -> JSONResponse:
         if isinstance(exc, QueueFull):
             return error(429, exc.message, headers={"Retry-After": str(exc.retry_after)})
+        if isinstance(exc, _TooLarge):
+            return error(413, exc.message, exc.argument)
         return error(400 if exc.exit_code == 2 else 500, exc.message, exc.argument)
 
     @app.exception_handler(RequestValidationError)
@@ -80,9 +86,14 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
         return error(422, str(first.get("msg", "invalid request")), ".".join(location) or "body")
 
     async def body_of(request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > config.max_body_bytes:
-            raise SdlabError(f"the body is over {config.max_body_bytes} bytes", "body")
+        """The JSON body, read in chunks and refused as soon as it passes the limit (chunked bodies have no length)."""
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > config.max_body_bytes:
+                raise _TooLarge("body", f"is over {config.max_body_bytes} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             return json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
