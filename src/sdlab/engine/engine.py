@@ -41,7 +41,8 @@ class Prepared:
     resolved: Resolved
     init: Image.Image | None
     mask: Image.Image | None
-    loras: list[tuple]  # (file, weight) to apply
+    loras: list[lora.WantedLora]  # to apply
+    scheduler: object  # the sampler's scheduler for this model, checked against the steps
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -91,9 +92,10 @@ class Engine:
             raise UsageError("strength", f"{resolved.steps} steps at strength {resolved.strength:g} leave no step to "
                              f"denoise (steps x strength < 1); use at least {math.ceil(1 / resolved.strength)} steps "
                              "or a higher strength")
-        prepared = Prepared(model, resolved, init, mask, wanted, warnings)
-        sampler, schedule = samplers.resolve(resolved.sampler)
-        samplers.check_steps(samplers.make_scheduler(model.scheduler_config, sampler, schedule), sampler, resolved.steps)
+        sampler, schedule = samplers.resolve(resolved.sampler)  # the display name carries the schedule
+        scheduler = samplers.make_scheduler(model.scheduler_config, sampler, schedule)
+        samplers.check_steps(scheduler, sampler, resolved.steps)
+        prepared = Prepared(model, resolved, init, mask, wanted, scheduler, warnings)
         model.pipeline(prepared.task.value)  # an inpainting model refuses other tasks
         if request.cpu_offload and model.device.type != "cuda":
             raise UsageError("cpu-offload", "model CPU offload needs a CUDA GPU; it does nothing on the CPU")
@@ -122,9 +124,8 @@ class Engine:
         warnings += lora_warnings
         resolved = dataclasses.replace(prepared.resolved, loras=tuple(applied))
         task = prepared.task
-        sampler, schedule = samplers.resolve(resolved.sampler)  # the display name carries the schedule
         pipe = model.pipeline(task.value)
-        pipe.scheduler = samplers.make_scheduler(model.scheduler_config, sampler, schedule)
+        pipe.scheduler = prepared.scheduler  # the pipeline sets its timesteps again
         _memory_options(pipe, request)
         conditioning = encode(pipe, request.encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl,
                               resolved.blend_prompt, resolved.blend or 0.0)

@@ -49,7 +49,7 @@ def job_view(job: Job, jobs: JobQueue) -> dict[str, Any]:
     """A job as the API shows it: its record, image URLs, and the running step."""
     view = job.as_dict()
     view["request"] = public_request(view["request"])
-    view["images"] = [{**image, "url": f"{PREFIX}/jobs/{job.id}/images/{n}"} | {"file": None}
+    view["images"] = [{k: v for k, v in image.items() if k != "file"} | {"url": f"{PREFIX}/jobs/{job.id}/images/{n}"}
                       for n, image in enumerate(view.get("images", []))]
     running = jobs.progress()
     if running is not None and running[0].id == job.id and running[1] is not None:
