@@ -103,3 +103,13 @@ def test_threads_share_one_engine_one_request_at_a_time(engine, sd1_dir):
     for thread in threads:
         thread.join()
     assert all(np.array_equal(alone[s], together[s]) for s in seeds)
+
+
+def test_cpu_offload_left_on_by_one_request_is_off_for_the_next(engine):
+    model = engine.load(build_request(prompt="a red circle"))
+    model.set_cpu_offload(model.pipe, True)  # what a CUDA request with cpu_offload leaves behind
+    modules = (model.pipe.unet, model.pipe.vae, model.pipe.text_encoder)
+    assert all(hasattr(module, "_hf_hook") for module in modules)
+    result = engine.generate(build_request(prompt="a red circle", steps=2, seed=1))
+    assert result.images and not any(hasattr(module, "_hf_hook") for module in modules)
+    assert not model.cpu_offloaded and model.pipe.unet.device == model.device

@@ -3,6 +3,8 @@ on the embedded model: the judge checks the images mean what was asked, the info
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import socket
 import threading
@@ -109,6 +111,10 @@ def test_progress_idle_and_interrupt(api):
             break
         time.sleep(0.05)
     assert 0 < progress["progress"] < 1 and progress["state"]["job_count"] == 4
+    preview = Image.open(io.BytesIO(base64.b64decode(progress["current_image"])))  # raw base64, as A1111's
+    assert preview.format == "PNG" and preview.size == (64, 64)
+    skipped = api.session.get(f"{api.baseurl}/progress", params={"skip_current_image": "true"}).json()
+    assert skipped["current_image"] is None
     api.interrupt()
     runner.join(120)
     assert len(outcome["result"].images) < 4  # stopped: only the finished images come back

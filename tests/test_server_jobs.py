@@ -7,6 +7,7 @@ import io
 import json
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -60,7 +61,7 @@ def test_a_job_is_drawn_as_asked_with_its_seed_in_the_png(server):
 
 def test_events_stream_steps_then_the_finished_job(server):
     client, _ = server
-    job_id = client.post("/sdlab/v1/jobs", json={"prompt": PROMPT, "steps": 5}).json()["id"]
+    job_id = client.post("/sdlab/v1/jobs", json={"prompt": PROMPT, "steps": 5, "seed": 3}).json()["id"]
     with client.stream("GET", f"/sdlab/v1/jobs/{job_id}/events") as stream:
         text = "".join(stream.iter_text())
     kinds = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("event: ")]
@@ -68,6 +69,15 @@ def test_events_stream_steps_then_the_finished_job(server):
     steps = [json.loads(line[6:])["step"] for line, kind in zip(
         [l for l in text.splitlines() if l.startswith("data: ")], kinds) if kind == "step"]
     assert steps == sorted(steps) and steps[-1] == 5
+    last_step = [json.loads(l[6:]) for l, kind in zip([l for l in text.splitlines() if l.startswith("data: ")], kinds)
+                 if kind == "step"][-1]
+    header, data = last_step["previews"][0].split(",", 1)
+    preview = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert header == "data:image/png;base64" and preview.size == (64, 64)
+    finished = json.loads([l for l in text.splitlines() if l.startswith("data: ")][-1][6:])
+    image = Image.open(io.BytesIO(client.get(finished["images"][0]["url"]).content)).convert("RGB")
+    difference = np.abs(np.asarray(preview.convert("RGB"), float) - np.asarray(image, float)).mean() / 255
+    assert difference < 0.02  # the last step's preview is the image
 
 
 def test_cancel_a_queued_job(server):

@@ -21,6 +21,7 @@ from sdlab.engine.loading import LoadedModel, ModelCache
 from sdlab.engine.masks import blur, composite, mask_from_image, masked_box
 from sdlab.engine.memory import check_decode_fits, out_of_memory
 from sdlab.engine.noise import variation_latents
+from sdlab.engine.previews import LatentPreview
 from sdlab.engine.safety import check_images, load_checker
 from sdlab.engine.sizing import describe_fit, fit, working_size
 from sdlab.engine.sources import Family
@@ -44,6 +45,7 @@ class Prepared:
     loras: list[lora.WantedLora]  # to apply
     scheduler: object  # the sampler's scheduler for this model, checked against the steps
     warnings: list[str] = field(default_factory=list)
+    preview_map: LatentPreview | None = None  # set when the caller asked for step previews
 
     @property
     def task(self) -> Task:
@@ -106,27 +108,31 @@ class Engine:
         return prepared
 
     def generate(self, request: GenerationRequest, progress: Progress | None = None,
-                 cancel: threading.Event | None = None, skip: threading.Event | None = None) -> GenerationResult:
-        """Run `request`; `progress(StepEvent)` is called after every denoising step.
+                 cancel: threading.Event | None = None, skip: threading.Event | None = None,
+                 previews: bool = False) -> GenerationResult:
+        """Run `request`; `progress(StepEvent)` is called after every denoising step. With `previews`, each event
+        carries the model's latent -> RGB map (fitted on first use) so `event.previews()` can draw the step cheaply.
 
         As A1111's interrupt and skip: setting `cancel` stops the run and returns the images already finished
         (`result.cancelled`); setting `skip` ends the current batch, drops it and goes on with the next (the
         engine clears it)."""
         with self._lock:
-            return self._generate(request, progress, cancel, skip)
+            return self._generate(request, progress, cancel, skip, previews)
 
     def _generate(self, request: GenerationRequest, progress: Progress | None, cancel: threading.Event | None,
-                  skip: threading.Event | None) -> GenerationResult:
+                  skip: threading.Event | None, previews: bool) -> GenerationResult:
         started = time.perf_counter()
         prepared = self._prepare(request)
         model, warnings = prepared.model, prepared.warnings
+        if previews and progress is not None:
+            prepared.preview_map = model.preview_map()
         applied, lora_warnings = lora.apply(model, prepared.loras, request.allow_pickle, request.fuse_loras)
         warnings += lora_warnings
         resolved = dataclasses.replace(prepared.resolved, loras=tuple(applied))
         task = prepared.task
         pipe = model.pipeline(task.value)
         pipe.scheduler = prepared.scheduler  # the pipeline sets its timesteps again
-        _memory_options(pipe, request)
+        _memory_options(pipe, model, request)
         conditioning = encode(pipe, request.encoder_prompt, resolved.negative_prompt, model.family is Family.sdxl,
                               resolved.blend_prompt, resolved.blend or 0.0)
 
@@ -202,15 +208,15 @@ def _resolve(request: GenerationRequest, model: LoadedModel, init: Image.Image |
     )
 
 
-def _memory_options(pipe, request: GenerationRequest) -> None:
+def _memory_options(pipe, model: LoadedModel, request: GenerationRequest) -> None:
+    """Set this request's memory options on the shared model, undoing what an earlier request switched on."""
     if request.attention_slicing:
         pipe.enable_attention_slicing()
     else:
         pipe.disable_attention_slicing()
     (pipe.vae.enable_slicing if request.vae_slicing else pipe.vae.disable_slicing)()
     (pipe.vae.enable_tiling if request.vae_tiling else pipe.vae.disable_tiling)()
-    if request.cpu_offload:
-        pipe.enable_model_cpu_offload()
+    model.set_cpu_offload(pipe, request.cpu_offload)
 
 
 def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, batch: int, indices: list[int], prepared: Prepared,
@@ -228,7 +234,7 @@ def _run(pipe, task: Task, resolved: Resolved, conditioning: dict, batch: int, i
             diverged.append(step + 1)
             p._interrupt = True
         if progress is not None:
-            progress(StepEvent(batch, tuple(indices), step + 1, p.num_timesteps, tensors["latents"]))
+            progress(StepEvent(batch, tuple(indices), step + 1, p.num_timesteps, tensors["latents"], prepared.preview_map))
         if stopped():
             p._interrupt = True
         return tensors

@@ -60,6 +60,8 @@ class LoadedModel:
     fused: tuple = ()  # (adapter, weight) pairs currently baked into the weights
     lora_warnings: dict = field(default_factory=dict)  # adapter -> what of its file could not be applied
     lora_hashes: dict = field(default_factory=dict)  # (path, size, mtime) -> SHA-256
+    _preview: tuple = ()  # (LatentPreview | None,) once fitted
+    cpu_offloaded: bool = False  # accelerate's offload hooks are on the model's modules
 
     @property
     def model_hash(self) -> str:
@@ -67,6 +69,23 @@ class LoadedModel:
         if self._hash is None:
             self._hash = file_hashes(self.weights_file())[0] if self.weights_file() else ""
         return self._hash
+
+    def set_cpu_offload(self, pipe, on: bool) -> None:
+        """Model CPU offload on or off for the next run; hooks an earlier request added are removed, not kept."""
+        if on and not self.cpu_offloaded:
+            pipe.enable_model_cpu_offload(device=self.device)
+        elif not on and self.cpu_offloaded:
+            pipe.remove_all_hooks()
+            self.pipe.to(self.device)
+        self.cpu_offloaded = on
+
+    def preview_map(self):
+        """The latent -> RGB map for step previews, fitted to this model's VAE on first use (None if it cannot be)."""
+        if not self._preview:
+            from sdlab.engine.previews import fit_preview
+
+            self._preview = (fit_preview(self.pipe.vae),)
+        return self._preview[0]
 
     def weights_file(self) -> Path | None:
         if self.source.kind is SourceKind.file:

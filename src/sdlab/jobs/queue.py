@@ -125,13 +125,15 @@ class JobQueue:
 
     def _run(self, running: _Running) -> Job:
         def progress(event: StepEvent) -> None:
+            event = event.kept()  # read later from other threads (progress polls, event streams)
             running.last = event
             for events in self._listeners.get(running.job.id, []):
                 events.put(event)
 
         try:
             request = build_request(**running.job.request)
-            result = self.engine.generate(request, progress=progress, cancel=running.cancel, skip=running.skip)
+            result = self.engine.generate(request, progress=progress, cancel=running.cancel, skip=running.skip,
+                                          previews=True)
         except UsageError as exc:
             return self.store.fail(running.job.id, exc.message, exc.argument or "request")
         except SdlabError as exc:

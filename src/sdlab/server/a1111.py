@@ -176,8 +176,9 @@ def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel, body
                  "job_no": event.batch if event else 0, "sampling_step": event.step if event else 0,
                  "sampling_steps": event.total if event else 0,
                  "job_timestamp": time.strftime("%Y%m%d%H%M%S", time.localtime(job.created))}
+        previews = event.previews() if event is not None and not skip_current_image else []
         return {"progress": fraction, "eta_relative": max(0.0, elapsed / fraction - elapsed), "state": state,
-                "current_image": None, "textinfo": None}
+                "current_image": encode_image(previews[0]) if previews else None, "textinfo": None}
 
     @router.post("/interrupt")
     def interrupt() -> dict:

@@ -5,7 +5,8 @@
     GET  /sdlab/v1/jobs/{id}            state, progress, resolved parameters, image URLs
     POST /sdlab/v1/jobs/{id}/cancel     queued: never runs; running: stops, keeping finished images
     POST /sdlab/v1/jobs/{id}/skip       drops the running batch (A1111's skip)
-    GET  /sdlab/v1/jobs/{id}/events     server-sent events: one per denoising step, then the finished job
+    GET  /sdlab/v1/jobs/{id}/events     server-sent events: one per denoising step (with a cheap preview of each
+                                        image unless ?previews=false), then the finished job
     GET  /sdlab/v1/jobs/{id}/images/{n} the n-th image, a PNG with its A1111 infotext
 
 Bad input is a 4xx with `{"error": {"field": ..., "message": ...}}`, never a traceback.
@@ -22,11 +23,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
+from sdlab.engine.events import StepEvent
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs import Job, JobQueue
 from sdlab.server.a1111 import ServedModel, a1111_router
 from sdlab.server.auth import authorized
-from sdlab.server.boundary import public_request, to_request
+from sdlab.server.boundary import encode_image, public_request, to_request
 from sdlab.server.config import ServerConfig
 from sdlab.server.openai import openai_router
 
@@ -56,6 +58,14 @@ def job_view(job: Job, jobs: JobQueue) -> dict[str, Any]:
         event = running[1]
         view["progress"] = {"batch": event.batch, "step": event.step, "total": event.total}
     return view
+
+
+def step_view(event: StepEvent, previews: bool) -> dict[str, Any]:
+    """A step event as the API streams it, with a cheap preview of each image as a data: URI when asked."""
+    step = {"batch": event.batch, "images": list(event.images), "step": event.step, "total": event.total}
+    if previews:
+        step["previews"] = ["data:image/png;base64," + encode_image(image) for image in event.previews()]
+    return step
 
 
 def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
@@ -135,7 +145,7 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
         return FileResponse(files[index], media_type="image/png")
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/events")
-    async def events(job_id: str) -> StreamingResponse:
+    async def events(job_id: str, previews: bool = True) -> StreamingResponse:
         stream = jobs.listen(_job(jobs, job_id).id)
 
         async def sse():
@@ -148,7 +158,7 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
                 if isinstance(item, Job):
                     yield f"event: finished\ndata: {json.dumps(job_view(item, jobs))}\n\n"
                     return
-                step = {"batch": item.batch, "images": list(item.images), "step": item.step, "total": item.total}
+                step = await asyncio.to_thread(step_view, item, previews)
                 yield f"event: step\ndata: {json.dumps(step)}\n\n"
 
         return StreamingResponse(sse(), media_type="text/event-stream")
