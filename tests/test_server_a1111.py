@@ -75,6 +75,18 @@ def test_img2img_and_inpaint_with_a_mask(api):
     assert json.loads(json.dumps(painted.info))["infotexts"][0].count("Mask blur") == 1
 
 
+def test_several_init_images_are_one_batch_each_with_its_own_seed(api):
+    light, dark = Image.new("RGB", (64, 64), "white"), Image.new("RGB", (64, 64), "black")
+    out = api.img2img(images=[light, dark], prompt="a red circle", seed=7, batch_size=2, n_iter=2, width=64, height=64,
+                      cfg_scale=5, denoising_strength=0.3)
+    assert out.info["all_seeds"] == [7, 8, 9, 10] and len(out.images) == 4
+    brightness = [sum(image.convert("L").getdata()) / 64 / 64 for image in out.images]
+    assert min(brightness[0::2]) > 200 and max(brightness[1::2]) < 60  # image i is item i of every batch
+    assert [f"Seed: {seed}," in text for seed, text in zip([7, 8, 9, 10], out.info["infotexts"])] == [True] * 4
+    with pytest.raises(RuntimeError, match="init_images"):
+        api.img2img(images=[light, dark, light], prompt=PROMPT, batch_size=2, width=64, height=64, steps=2)
+
+
 def test_listings_options_and_model_switch(api):
     assert "DPM++ 2M" in [s["name"] for s in api.get_samplers()]
     assert "karras" in [s["name"] for s in api.get_schedulers()]

@@ -55,13 +55,18 @@ class JobQueue:
 
     def submit(self, request: GenerationRequest) -> Job:
         """Queue `request`; QueueFull (with a retry time) when `max_queued` jobs already wait."""
+        return self.submit_all([request])[0]
+
+    def submit_all(self, requests: list[GenerationRequest]) -> list[Job]:
+        """Queue several requests as consecutive jobs, all or none (QueueFull when they do not all fit)."""
         with self._changed:
             waiting = self.store.count(JobState.queued)
-            if waiting >= self.max_queued:
-                raise QueueFull(f"{waiting} jobs are waiting, the most this server queues", retry_after=10)
-            job = self.store.add(request)
+            if waiting + len(requests) > self.max_queued:
+                raise QueueFull(f"{waiting} jobs are waiting and this call needs {len(requests)} more; this server "
+                                f"queues at most {self.max_queued}", retry_after=10)
+            submitted = [self.store.add(request) for request in requests]
             self._changed.notify_all()
-        return job
+        return submitted
 
     def get(self, job_id: str) -> Job:
         job = self.store.get(job_id)

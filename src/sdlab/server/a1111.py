@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 import time
 from typing import Any, Callable
 
@@ -26,7 +27,9 @@ from sdlab.engine.samplers import SAMPLERS, SCHEDULES
 from sdlab.engine.sources import EMBEDDED_NAME, list_models
 from sdlab.errors import UsageError
 from sdlab.jobs import Job, JobQueue, JobState
+from sdlab.requests import GenerationRequest
 from sdlab.requests.infotext import parse_infotext
+from sdlab.requests.result import SEED_RANGE
 from sdlab.server.boundary import decode_image, encode_image, to_request
 from sdlab.server.config import ServerConfig
 
@@ -43,6 +46,21 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "seed_resize_from_w": lambda v: isinstance(v, int) and v > 0,
     "seed_resize_from_h": lambda v: isinstance(v, int) and v > 0,
     "inpainting_fill": lambda v: v not in (None, 1)}
+
+
+def _wait_all(jobs: JobQueue, submitted: list[Job]) -> list[Job]:
+    """Wait for the jobs of one call in order; once one is interrupted (or fails) the rest are cancelled, as A1111's
+    interrupt ends the whole call."""
+    finished = []
+    for job in submitted:
+        done = jobs.wait(job.id)
+        finished.append(done)
+        if done.state is not JobState.done:
+            for later in submitted[len(finished):]:
+                jobs.cancel(later.id)
+            finished += [jobs.wait(later.id) for later in submitted[len(finished):]]
+            break
+    return finished
 
 
 class ServedModel:
@@ -92,9 +110,10 @@ def to_fields(body: dict[str, Any], task: str, config: ServerConfig, served: Ser
         return fields, ignored
     images = a.get("init_images")
     if not isinstance(images, list) or not images:
-        raise UsageError("init_images", "img2img needs init_images: a list with one base64 image")
-    if len(images) > 1:
-        ignored.append("init_images[1:]")
+        raise UsageError("init_images", "img2img needs init_images: a list of base64 images")
+    if len(images) > 1 and (not isinstance(a["batch_size"], int) or len(images) > a["batch_size"]):
+        raise UsageError("init_images", f"{len(images)} images for batch_size {a['batch_size']}: each image is one "
+                         "item of the batch, so give at most batch_size images (or one, used for every item)")
     fields.update(image=images[0], strength=a["denoising_strength"],
                   resize_mode=RESIZE_MODES.get(a["resize_mode"], a["resize_mode"]))
     if a.get("mask"):
@@ -106,15 +125,35 @@ def to_fields(body: dict[str, Any], task: str, config: ServerConfig, served: Ser
     return fields, ignored
 
 
+def requests_for(body: dict[str, Any], fields: dict[str, Any], config: ServerConfig) -> list[GenerationRequest]:
+    """The jobs of one A1111 call: one request, or with several init_images one per image and batch position,
+    each with the seed A1111 gives that position (image i of batch b: seed + b * images + i)."""
+    first = to_request(fields, config)
+    images = body.get("init_images") or []
+    if len(images) < 2:
+        return [first]
+    seed = first.seed if first.seed != -1 else secrets.randbelow(SEED_RANGE)
+    requests = []
+    for position in range(len(images) * first.batch_count):
+        one = {**fields, "image": images[position % len(images)], "batch_size": 1, "batch_count": 1,
+               "seed": (seed + position) % SEED_RANGE}
+        if first.variation_strength:
+            base = first.variation_seed if first.variation_seed != -1 else secrets.randbelow(SEED_RANGE)
+            one["variation_seed"] = (base + position) % SEED_RANGE
+        requests.append(to_request(one, config))
+    return requests
+
+
 def _mask_channel(mask):
     return mask.getchannel("A") if mask.mode in ("RGBA", "LA") else mask.convert("L")
 
 
-def response(job: Job, body: dict, store, ignored: list[str]) -> dict:
-    """A finished job as A1111's TextToImageResponse / ImageToImageResponse."""
-    images = [base64.b64encode(path.read_bytes()).decode() for path in store.images(job)]
-    records = job.result.get("images", [])
-    resolved = job.result.get("resolved", {})
+def response(finished: list[Job], body: dict, store, ignored: list[str]) -> dict:
+    """The finished jobs of one call as A1111's TextToImageResponse / ImageToImageResponse."""
+    images = [base64.b64encode(path.read_bytes()).decode() for job in finished for path in store.images(job)]
+    records = [record for job in finished for record in job.result.get("images", [])]
+    resolved = next((job.result["resolved"] for job in finished if job.result.get("resolved")), {})
+    job = finished[0]
     seeds = [r["seed"] for r in records]
     info = {
         "prompt": resolved.get("prompt", body.get("prompt", "")), "all_prompts": [resolved.get("prompt", "")] * len(seeds),
@@ -143,14 +182,15 @@ def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel, body
         if not isinstance(body, dict):
             raise UsageError("body", "must be a JSON object")
         fields, ignored = to_fields(body, task, config, served)
-        job = jobs.submit(to_request(fields, config))
-        done = await asyncio.to_thread(jobs.wait, job.id, None)
-        if done.state is JobState.failed:
-            if done.error_field:
-                raise UsageError(done.error_field, done.error or "invalid request")
-            return JSONResponse({"error": "RuntimeError", "detail": done.error, "body": "", "errors": done.error},
-                                status_code=500)
-        return JSONResponse(response(done, body, jobs.store, ignored))
+        submitted = jobs.submit_all(requests_for(body, fields, config))
+        finished = await asyncio.to_thread(_wait_all, jobs, submitted)
+        for done in finished:
+            if done.state is JobState.failed:
+                if done.error_field:
+                    raise UsageError(done.error_field, done.error or "invalid request")
+                return JSONResponse({"error": "RuntimeError", "detail": done.error, "body": "", "errors": done.error},
+                                    status_code=500)
+        return JSONResponse(response(finished, body, jobs.store, ignored))
 
     @router.post("/txt2img")
     async def txt2img(request: Request):
