@@ -31,7 +31,7 @@ def test_jobs_run_in_order_each_with_its_own_seed_and_files(jobs, sd1_dir):
     finished = [jobs.wait(job.id, timeout=120) for job in submitted]
     assert [job.state for job in finished] == [JobState.done] * 3
     assert [job.number for job in finished] == sorted(job.number for job in finished)
-    assert [finished[0].started <= finished[1].started <= finished[2].started]
+    assert finished[0].started <= finished[1].started <= finished[2].started
     for job, seed in zip(finished, (10, 20, 30)):
         assert [image["seed"] for image in job.result["images"]] == [seed, seed + 1]
         for path, image in zip(jobs.store.images(job), job.result["images"]):
@@ -140,3 +140,23 @@ def test_many_threads_submitting_lose_and_duplicate_nothing(jobs, sd1_dir):
     assert all(job.state is JobState.done for job in finished)
     seeds = [job.result["images"][0]["seed"] for job in finished]
     assert sorted(seeds) == sorted(job.request["seed"] for job in finished) and len(set(seeds)) == len(seeds)
+
+
+def test_retention_deletes_old_finished_jobs_with_their_files_and_nothing_else(engine, tmp_path, sd1_dir):
+    store = JobStore(tmp_path / "data")
+    queue = JobQueue(engine, store).start()
+    try:
+        old = queue.wait(queue.submit(request(sd1_dir, task="img2img", image=Image.new("RGB", (32, 32), "blue"),
+                                              strength=0.5, steps=2)).id, timeout=120)
+        recent = queue.wait(queue.submit(request(sd1_dir)).id, timeout=120)
+    finally:
+        queue.stop()
+    waiting = store.add(request(sd1_dir))
+    with store._db() as db:  # the first job ended two days ago
+        db.execute("UPDATE jobs SET finished = finished - 172800 WHERE id = ?", (old.id,))
+    assert store.job_folder(old.id).is_dir() and list(store.images(old))
+    pruner = JobQueue(engine, store, keep_seconds=86400)
+    pruner._prune()
+    assert store.get(old.id) is None and not store.job_folder(old.id).exists()
+    assert store.get(recent.id).state is JobState.done and all(path.is_file() for path in store.images(recent))
+    assert store.get(waiting.id).state is JobState.queued

@@ -109,6 +109,11 @@ def test_a_server_on_another_address_needs_a_key():
     with pytest.raises(UsageError, match="--api-key"):
         ServerConfig(host="0.0.0.0").check()
     assert ServerConfig(host="0.0.0.0", api_key="k").check() and ServerConfig(host="::1").check()
+    for bad, argument in ((dict(keep_days=0), "keep-days"), (dict(max_queued=0), "max-queued"), (dict(port=0), "port")):
+        with pytest.raises(UsageError) as info:
+            ServerConfig(**bad).check()
+        assert info.value.argument == argument
+    assert ServerConfig(keep_days=0.5).keep_seconds == 43200
 
 
 def _png_b64(image: Image.Image) -> str:

@@ -23,8 +23,10 @@ def serve(
     lora_dir: c.LoraDir = None,
     allow_hub: Annotated[bool, Opt("--allow-hub", help="Let clients name hub ids (the server downloads them).")] = False,
     max_queued: Annotated[int, Opt(help="Jobs that may wait; more get HTTP 429.")] = 100,
+    keep_days: Annotated[Optional[float], Opt(help="Delete finished jobs and their images after this many days "
+                                                   "(default: keep them all).")] = None,
 ) -> None:
-    """Serve the job API (and next the A1111 and OpenAI APIs) on the embedded model or your models.
+    """Serve AUTOMATIC1111's /sdapi/v1, OpenAI's /v1/images and sdlab's own job API on the embedded model or yours.
 
     Examples:\n
       sdlab serve\n
@@ -38,8 +40,8 @@ def serve(
 
     config = ServerConfig(host=host, port=port, api_key=api_key, insecure_no_auth=insecure_no_auth, data_dir=data_dir,
                           models_dir=models_dir, lora_dir=Path(lora_dir) if lora_dir else None, allow_hub=allow_hub,
-                          max_queued=max_queued).check()
-    jobs = JobQueue(c.engine(), JobStore(config.data_dir), config.max_queued).start()
+                          max_queued=max_queued, keep_days=keep_days).check()
+    jobs = JobQueue(c.engine(), JobStore(config.data_dir), config.max_queued, config.keep_seconds).start()
     typer.echo(f"sdlab serving on http://{host}:{port} (jobs in {config.data_dir})", err=True)
     try:
         uvicorn.run(create_app(config, jobs), host=host, port=port, log_level="warning")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue as queues
 import threading
+import time
 from dataclasses import dataclass, field
 
 from sdlab.engine.engine import Engine
@@ -17,6 +18,8 @@ from sdlab.engine.events import StepEvent
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs.store import Job, JobState, JobStore
 from sdlab.requests import GenerationRequest, build_request
+
+PRUNE_EVERY = 60.0  # seconds between retention passes
 
 
 @dataclass
@@ -30,8 +33,10 @@ class _Running:
 class JobQueue:
     """Runs the jobs of `store` on `engine`; at most `max_queued` wait at once."""
 
-    def __init__(self, engine: Engine, store: JobStore, max_queued: int = 100) -> None:
+    def __init__(self, engine: Engine, store: JobStore, max_queued: int = 100, keep_seconds: float | None = None) -> None:
         self.engine, self.store, self.max_queued = engine, store, max_queued
+        self.keep_seconds = keep_seconds  # finished jobs older than this are deleted; None keeps them all
+        self._pruned = float("-inf")
         self._changed = threading.Condition()
         self._running: _Running | None = None
         self._listeners: dict[str, list[queues.Queue]] = {}
@@ -117,6 +122,7 @@ class JobQueue:
             with self._changed:  # claimed and marked running at once, so a cancel in between is not lost
                 job = self.store.claim_next()
                 if job is None:
+                    self._prune()
                     self._changed.wait(0.5)
                     continue
                 self._running = _Running(job)
@@ -127,6 +133,12 @@ class JobQueue:
                 for events in self._listeners.pop(job.id, []):
                     events.put(finished)
                 self._changed.notify_all()
+
+    def _prune(self) -> None:
+        """Apply the retention setting, at most once a minute, while idle."""
+        if self.keep_seconds is not None and time.monotonic() - self._pruned > PRUNE_EVERY:
+            self.store.prune(self.keep_seconds)
+            self._pruned = time.monotonic()
 
     def _run(self, running: _Running) -> Job:
         def progress(event: StepEvent) -> None:

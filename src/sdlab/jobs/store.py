@@ -3,12 +3,13 @@
 A data folder holds `jobs.sqlite3` (one row per job: its request as JSON, state, times, results) and
 `jobs/<id>/` (the job's input images and its result PNGs, each written atomically with its A1111
 infotext). Opening a store again after a crash marks a job that was running as failed, saying so;
-queued jobs stay queued and run.
+queued jobs stay queued and run. Finished jobs are kept until pruned (the server's retention setting).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 import uuid
@@ -174,6 +175,20 @@ class JobStore:
         with self._db() as db:
             db.execute("UPDATE jobs SET state = ?, error = ?, error_field = ?, result = ?, finished = ? WHERE id = ?",
                        (state.value, error, field, json.dumps(record), time.time(), job_id))
+
+    def prune(self, older_than: float) -> int:
+        """Delete finished jobs that ended more than `older_than` seconds ago, with their folders; how many went."""
+        cutoff = time.time() - older_than
+        finished = [state.value for state in JobState if state.finished]
+        with self._db() as db:
+            ids = [row["id"] for row in db.execute(
+                f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(finished))}) AND finished < ?",
+                (*finished, cutoff)).fetchall()]
+        for job_id in ids:  # files first: a crash in between leaves a row without images, never images without a row
+            shutil.rmtree(self.job_folder(job_id), ignore_errors=True)
+            with self._db() as db:
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return len(ids)
 
     def images(self, job: Job) -> Iterator[Path]:
         for image in job.result.get("images", ()):

@@ -20,10 +20,15 @@ class ServerConfig:
     lora_dir: Path | None = None  # names <lora:...> tags and `loras` may use (default $SDLAB_LORAS)
     allow_hub: bool = False  # whether a client may name a hub id (downloaded by the server)
     max_queued: int = 100
+    keep_days: float | None = None  # finished jobs and their images are deleted after this long; None keeps them
     max_body_bytes: int = 32 * 1024 * 1024
     max_side: int = 2048
     max_steps: int = 150
     max_images: int = 16  # batch size x batch count
+
+    @property
+    def keep_seconds(self) -> float | None:
+        return self.keep_days * 86400 if self.keep_days is not None else None
 
     @property
     def models_folder(self) -> Path:
@@ -44,6 +49,10 @@ class ServerConfig:
         if not self.api_key and not self.insecure_no_auth and not _loopback(self.host):
             raise UsageError("host", f"{self.host} is reachable from other machines; give --api-key KEY "
                              "(or --insecure-no-auth if you really mean to serve without one)")
+        if self.keep_days is not None and not self.keep_days > 0:
+            raise UsageError("keep-days", f"must be more than 0 days, got {self.keep_days}; leave it out to keep every job")
+        if self.max_queued < 1:
+            raise UsageError("max-queued", f"must be at least 1, got {self.max_queued}")
         for name in ("models_dir", "lora_dir"):
             folder = getattr(self, name)
             if folder is not None and not Path(folder).is_dir():
