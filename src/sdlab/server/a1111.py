@@ -30,7 +30,7 @@ from sdlab.jobs import Job, JobQueue, JobState
 from sdlab.requests import GenerationRequest
 from sdlab.requests.infotext import parse_infotext
 from sdlab.requests.result import SEED_RANGE
-from sdlab.server.boundary import decode_image, encode_image, to_request
+from sdlab.server.boundary import decode_image, encode_image, json_body, to_request
 from sdlab.server.config import ServerConfig
 
 #: A1111's API defaults for the fields sdlab maps (its API default for steps is 50, not the UI's 20).
@@ -174,11 +174,11 @@ def response(finished: list[Job], body: dict, store, ignored: list[str]) -> dict
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
-def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel, body_of) -> APIRouter:
+def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1")
 
     async def generate(request: Request, task: str) -> JSONResponse:
-        body = await body_of(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise UsageError("body", "must be a JSON object")
         fields, ignored = to_fields(body, task, config, served)
@@ -240,7 +240,7 @@ def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel, body
 
     @router.post("/options")
     async def set_options(request: Request) -> None:
-        body = await body_of(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise UsageError("body", "must be a JSON object of options")
         if body.get("sd_model_checkpoint"):
@@ -273,7 +273,7 @@ def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel, body
 
     @router.post("/png-info")
     async def png_info(request: Request) -> dict:
-        body = await body_of(request)
+        body = await json_body(request)
         image = decode_image(body.get("image") if isinstance(body, dict) else None, "image")
         text = image.info.get("parameters") or ""
         items = {k: v for k, v in image.info.items() if isinstance(v, str) and k != "parameters"}

@@ -24,27 +24,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from sdlab.engine.events import StepEvent
-from sdlab.errors import QueueFull, SdlabError, UsageError
+from sdlab.errors import SdlabError
 from sdlab.jobs import Job, JobQueue
 from sdlab.server.a1111 import ServedModel, a1111_router
-from sdlab.server.auth import authorized
-from sdlab.server.boundary import encode_image, public_request, to_request
+from sdlab.server.boundary import encode_image, json_body, public_request, to_request
 from sdlab.server.config import ServerConfig
+from sdlab.server.errors import NotFound, error_response, http_status, retry_headers
+from sdlab.server.guard import Guard
 from sdlab.server.openai import openai_router
 
 PREFIX = "/sdlab/v1"
-
-
-class _NotFound(SdlabError):
-    """A job or image that does not exist (404)."""
-
-
-class _TooLarge(UsageError):
-    """A body over the server's limit (413)."""
-
-
-def error(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status, headers=headers)
 
 
 def job_view(job: Job, jobs: JobQueue) -> dict[str, Any]:
@@ -71,51 +60,26 @@ def step_view(event: StepEvent, previews: bool) -> dict[str, Any]:
 def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     app = FastAPI(title="sdlab", version="1", docs_url="/docs")
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if not authorized(request.headers.get("authorization"), config.api_key):
-            return error(401, "a valid API key is needed: Authorization: Bearer KEY (or Basic with the key as password)",
-                         headers={"WWW-Authenticate": "Bearer"})
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-            return error(413, f"the body is over {config.max_body_bytes} bytes", "body")
-        return await call_next(request)
-
     @app.exception_handler(SdlabError)
     async def sdlab_error(_request: Request, exc: SdlabError) -> JSONResponse:
-        if isinstance(exc, QueueFull):
-            return error(429, exc.message, headers={"Retry-After": str(exc.retry_after)})
-        if isinstance(exc, _TooLarge):
-            return error(413, exc.message, exc.argument)
-        return error(400 if exc.exit_code == 2 else 500, exc.message, exc.argument)
+        return error_response(http_status(exc), exc.message, exc.argument, retry_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         location = [str(p) for p in first.get("loc", ()) if p != "body"]
-        return error(422, str(first.get("msg", "invalid request")), ".".join(location) or "body")
+        return error_response(422, str(first.get("msg", "invalid request")), ".".join(location) or "body")
 
-    async def body_of(request: Request) -> Any:
-        """The JSON body, read in chunks and refused as soon as it passes the limit (chunked bodies have no length)."""
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > config.max_body_bytes:
-                raise _TooLarge("body", f"is over {config.max_body_bytes} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        try:
-            return json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise UsageError("body", "is not valid JSON") from None
+    app.add_middleware(Guard, config=config)  # the key and the body limit, before any route
+
 
     served = ServedModel()  # the model A1111's options and OpenAI's unknown model names mean
-    app.include_router(a1111_router(config, jobs, served, body_of))
+    app.include_router(a1111_router(config, jobs, served))
     app.include_router(openai_router(config, jobs, served))
 
     @app.post(f"{PREFIX}/jobs", status_code=202)
     async def submit(request: Request) -> JSONResponse:
-        generation = to_request(await body_of(request), config)
+        generation = to_request(await json_body(request), config)
         job = jobs.submit(generation)
         return JSONResponse(job_view(job, jobs), status_code=202)
 
@@ -141,7 +105,7 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     async def image(job_id: str, index: int) -> FileResponse:
         files = list(jobs.store.images(_job(jobs, job_id)))
         if not 0 <= index < len(files):
-            raise _NotFound("index", f"job {job_id} has {len(files)} image(s)")
+            raise NotFound(f"job {job_id} has {len(files)} image(s)", "index")
         return FileResponse(files[index], media_type="image/png")
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/events")
@@ -163,16 +127,12 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
 
         return StreamingResponse(sse(), media_type="text/event-stream")
 
-    @app.exception_handler(_NotFound)
-    async def not_found(_request: Request, exc: _NotFound) -> JSONResponse:
-        return error(404, exc.message, exc.argument)
-
     return app
 
 
 def _job(jobs: JobQueue, job_id: str) -> Job:
     job = jobs.store.get(job_id)
     if job is None:
-        raise _NotFound(f"no job {job_id!r}", "job_id")
+        raise NotFound(f"no job {job_id!r}", "job_id")
     return job
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ from sdlab.server.config import ServerConfig
 OPERATOR_FIELDS = ("config", "lora_dir", "allow_pickle", "device", "cpu_offload")
 _NAME = re.compile(r"^[\w][\w.\- ]*$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+async def json_body(request) -> Any:
+    """A request's JSON body (an empty body is {}); the server's BodyLimit has already bounded its size."""
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError("body", "is not valid JSON") from None
 
 
 def decode_image(value: Any, field: str) -> Image.Image:

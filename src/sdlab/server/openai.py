@@ -20,11 +20,12 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from sdlab.engine.images import open_image
-from sdlab.errors import QueueFull, SdlabError, UsageError
+from sdlab.errors import SdlabError, UsageError
 from sdlab.jobs import JobQueue, JobState
 from sdlab.server.a1111 import ServedModel, model_titles
-from sdlab.server.boundary import encode_image, to_request
+from sdlab.server.boundary import encode_image, json_body, to_request
 from sdlab.server.config import ServerConfig
+from sdlab.server.errors import http_status, retry_headers
 
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 VARIATION_STRENGTH = 0.6  # how far a variation moves from its image
@@ -67,10 +68,7 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
     router = APIRouter(prefix="/v1")
 
     async def run(request: Request, fields: dict[str, Any], response_format: Any) -> JSONResponse:
-        try:
-            job = jobs.submit(to_request(fields, config))
-        except QueueFull as exc:
-            return openai_error(429, exc.message, headers={"Retry-After": str(exc.retry_after)})
+        job = jobs.submit(to_request(fields, config))
         done = await asyncio.to_thread(jobs.wait, job.id, None)
         if done.state is JobState.failed:
             return openai_error(400 if done.error_field else 500, done.error or "failed", done.error_field)
@@ -87,15 +85,12 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
             fields, response_format = await build()
             return await run(request, fields, response_format)
         except SdlabError as exc:
-            return openai_error(400 if exc.exit_code == 2 else 500, exc.message, exc.argument)
+            return openai_error(http_status(exc), exc.message, exc.argument, retry_headers(exc))
 
     @router.post("/images/generations")
     async def generations(request: Request) -> JSONResponse:
         async def build():
-            try:
-                body = await request.json()
-            except ValueError:
-                raise UsageError("body", "is not valid JSON") from None
+            body = await json_body(request)
             if not isinstance(body, dict) or not body.get("prompt"):
                 raise UsageError("prompt", "is required")
             return _common(body, config, served), body.get("response_format") or "b64_json"
