@@ -75,10 +75,7 @@ class Engine:
             return self._prepare(request)
 
     def _prepare(self, request: GenerationRequest) -> Prepared:
-        init, mask = _inputs(request)  # bad input fails before any model is loaded
-        if request.sampler is not None:
-            samplers.resolve(request.sampler, request.schedule)
-        wanted = lora.wanted(request)
+        init, mask, wanted = check_without_model(request)  # bad input fails before any model is loaded
         model = self.load(request)
         warnings: list[str] = []
         resolved = _resolve(request, model, init)
@@ -162,6 +159,16 @@ class Engine:
                                              format_infotext(resolved.prompt, resolved.negative_prompt, params),
                                              params, nsfw))
         return GenerationResult(images, resolved, warnings, time.perf_counter() - started, cancelled, skipped)
+
+
+def check_without_model(request: GenerationRequest) -> tuple[Image.Image | None, Image.Image | None,
+                                                               list[lora.WantedLora]]:
+    """What can be checked before a model is loaded: the input images, the sampler and schedule, the LoRA files.
+    Cheap, and safe from any thread (a server checks a request with it before queueing it)."""
+    init, mask = _inputs(request)
+    if request.sampler is not None:
+        samplers.resolve(request.sampler, request.schedule)
+    return init, mask, lora.wanted(request)
 
 
 def _inputs(request: GenerationRequest) -> tuple[Image.Image | None, Image.Image | None]:

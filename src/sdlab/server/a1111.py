@@ -30,7 +30,7 @@ from sdlab.jobs import Job, JobQueue, JobState
 from sdlab.requests import GenerationRequest
 from sdlab.requests.infotext import parse_infotext
 from sdlab.requests.result import SEED_RANGE
-from sdlab.server.boundary import decode_image, encode_image, json_body, to_request
+from sdlab.server.boundary import client_field, decode_image, encode_image, json_body, to_request
 from sdlab.server.config import ServerConfig
 
 #: A1111's API defaults for the fields sdlab maps (its API default for steps is 50, not the UI's 20).
@@ -61,6 +61,13 @@ def _wait_all(jobs: JobQueue, submitted: list[Job]) -> list[Job]:
             finished += [jobs.wait(later.id) for later in submitted[len(finished):]]
             break
     return finished
+
+
+#: sdlab's request fields under A1111's names, so an error names the field the client sent.
+A1111_NAMES = {"cfg": "cfg_scale", "strength": "denoising_strength", "sampler": "sampler_name", "schedule": "scheduler",
+               "batch_count": "n_iter", "image": "init_images", "variation_strength": "subseed_strength",
+               "variation_seed": "subseed", "inpaint_only_masked": "inpaint_full_res",
+               "inpaint_padding": "inpaint_full_res_padding", "model": "sd_model_checkpoint"}
 
 
 class ServedModel:
@@ -128,7 +135,7 @@ def to_fields(body: dict[str, Any], task: str, config: ServerConfig, served: Ser
 def requests_for(body: dict[str, Any], fields: dict[str, Any], config: ServerConfig) -> list[GenerationRequest]:
     """The jobs of one A1111 call: one request, or with several init_images one per image and batch position,
     each with the seed A1111 gives that position (image i of batch b: seed + b * images + i)."""
-    first = to_request(fields, config)
+    first = to_request(fields, config, A1111_NAMES)
     images = body.get("init_images") or []
     if len(images) < 2:
         return [first]
@@ -140,7 +147,7 @@ def requests_for(body: dict[str, Any], fields: dict[str, Any], config: ServerCon
         if first.variation_strength:
             base = first.variation_seed if first.variation_seed != -1 else secrets.randbelow(SEED_RANGE)
             one["variation_seed"] = (base + position) % SEED_RANGE
-        requests.append(to_request(one, config))
+        requests.append(to_request(one, config, A1111_NAMES))
     return requests
 
 
@@ -186,9 +193,10 @@ def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> A
         finished = await asyncio.to_thread(_wait_all, jobs, submitted)
         for done in finished:
             if done.state is JobState.failed:
+                message = config.without_paths(done.error or "failed")
                 if done.error_field:
-                    raise UsageError(done.error_field, done.error or "invalid request")
-                return JSONResponse({"error": "RuntimeError", "detail": done.error, "body": "", "errors": done.error},
+                    raise UsageError(client_field(done.error_field, A1111_NAMES), message)
+                return JSONResponse({"error": "RuntimeError", "detail": message, "body": "", "errors": message},
                                     status_code=500)
         return JSONResponse(response(finished, body, jobs.store, ignored))
 

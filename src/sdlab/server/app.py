@@ -36,10 +36,12 @@ from sdlab.server.openai import openai_router
 PREFIX = "/sdlab/v1"
 
 
-def job_view(job: Job, jobs: JobQueue) -> dict[str, Any]:
-    """A job as the API shows it: its record, image URLs, and the running step."""
+def job_view(job: Job, jobs: JobQueue, config: ServerConfig) -> dict[str, Any]:
+    """A job as the API shows it: its record, image URLs, and the running step; names, never the server's paths."""
     view = job.as_dict()
     view["request"] = public_request(view["request"])
+    if view["error"]:
+        view["error"] = config.without_paths(view["error"])
     view["images"] = [{k: v for k, v in image.items() if k != "file"} | {"url": f"{PREFIX}/jobs/{job.id}/images/{n}"}
                       for n, image in enumerate(view.get("images", []))]
     running = jobs.progress()
@@ -81,25 +83,25 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     async def submit(request: Request) -> JSONResponse:
         generation = to_request(await json_body(request), config)
         job = jobs.submit(generation)
-        return JSONResponse(job_view(job, jobs), status_code=202)
+        return JSONResponse(job_view(job, jobs, config), status_code=202)
 
     @app.get(f"{PREFIX}/jobs")
     async def recent(limit: int = 50) -> dict:
-        return {"jobs": [job_view(job, jobs) for job in jobs.store.jobs(limit=max(1, min(limit, 500)))]}
+        return {"jobs": [job_view(job, jobs, config) for job in jobs.store.jobs(limit=max(1, min(limit, 500)))]}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}")
     async def one(job_id: str) -> dict:
-        return job_view(_job(jobs, job_id), jobs)
+        return job_view(_job(jobs, job_id), jobs, config)
 
     @app.post(f"{PREFIX}/jobs/{{job_id}}/cancel")
     async def cancel(job_id: str) -> dict:
         _job(jobs, job_id)
-        return job_view(jobs.cancel(job_id), jobs)
+        return job_view(jobs.cancel(job_id), jobs, config)
 
     @app.post(f"{PREFIX}/jobs/{{job_id}}/skip")
     async def skip(job_id: str) -> dict:
         jobs.skip(_job(jobs, job_id).id)
-        return job_view(jobs.get(job_id), jobs)
+        return job_view(jobs.get(job_id), jobs, config)
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/images/{{index}}")
     async def image(job_id: str, index: int) -> FileResponse:
@@ -120,7 +122,7 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
                     yield ": still running\n\n"
                     continue
                 if isinstance(item, Job):
-                    yield f"event: finished\ndata: {json.dumps(job_view(item, jobs))}\n\n"
+                    yield f"event: finished\ndata: {json.dumps(job_view(item, jobs, config))}\n\n"
                     return
                 step = await asyncio.to_thread(step_view, item, previews)
                 yield f"event: step\ndata: {json.dumps(step)}\n\n"

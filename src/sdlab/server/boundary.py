@@ -15,10 +15,11 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from PIL import Image
 
+from sdlab.engine.engine import check_without_model
 from sdlab.engine.images import open_image
 from sdlab.engine.sources import EMBEDDED_NAME
 from sdlab.errors import UsageError
@@ -92,8 +93,25 @@ def lora_path(name: str, config: ServerConfig) -> str:
     raise UsageError("loras", f"no LoRA named {name!r} on this server")
 
 
-def to_request(body: Any, config: ServerConfig) -> GenerationRequest:
-    """A client's JSON object as a validated request inside the server's limits; UsageError names the field."""
+def client_field(argument: str | None, names: Mapping[str, str] | None = None) -> str:
+    """The field a client sent, for an error the library names CLI-style (`batch-size` -> `batch_size`), through
+    `names` (sdlab field -> the client API's own name, such as A1111's `cfg_scale`)."""
+    field = (argument or "request").replace("-", "_")
+    return (names or {}).get(field, field)
+
+
+def to_request(body: Any, config: ServerConfig, names: Mapping[str, str] | None = None) -> GenerationRequest:
+    """A client's JSON object as a validated request inside the server's limits; the UsageError names the field
+    as the client called it (see client_field)."""
+    try:
+        request = _to_request(body, config)
+        check_without_model(request)  # a sampler, LoRA or mask that cannot work is refused before it is queued
+        return request
+    except UsageError as exc:
+        raise UsageError(client_field(exc.argument, names), config.without_paths(exc.message)) from None
+
+
+def _to_request(body: Any, config: ServerConfig) -> GenerationRequest:
     if not isinstance(body, dict):
         raise UsageError("body", "must be a JSON object of request fields")
     fields = {k: v for k, v in body.items() if v is not None}  # null = the default

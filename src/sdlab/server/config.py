@@ -42,6 +42,14 @@ class ServerConfig:
 
         return lora_dir(str(self.lora_dir) if self.lora_dir is not None else None)
 
+    def without_paths(self, message: str) -> str:
+        """A message for a client with the server's folders named rather than shown (clients get names, not paths)."""
+        for folder, name in ((self.loras_folder, "the LoRA folder"), (self.models_folder, "the models folder"),
+                             (Path(self.data_dir), "the data folder")):
+            for spelling in {str(folder), str(folder.resolve())}:
+                message = message.replace(spelling, name)
+        return message
+
     def check(self) -> "ServerConfig":
         """Refuse an address other than loopback without a key (or an explicit --insecure-no-auth)."""
         if not 1 <= self.port <= 65535:

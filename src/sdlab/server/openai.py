@@ -23,13 +23,16 @@ from sdlab.engine.images import open_image
 from sdlab.errors import SdlabError, UsageError
 from sdlab.jobs import JobQueue, JobState
 from sdlab.server.a1111 import ServedModel, model_titles
-from sdlab.server.boundary import encode_image, json_body, to_request
+from sdlab.server.boundary import client_field, encode_image, json_body, to_request
 from sdlab.server.config import ServerConfig
 from sdlab.server.errors import http_status, retry_headers
 
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 VARIATION_STRENGTH = 0.6  # how far a variation moves from its image
 EDIT_STRENGTH = 0.75  # an edit without any transparency: image-to-image
+RESPONSE_FORMATS = ("b64_json", "url")
+#: sdlab's request fields under OpenAI's names, so an error names the parameter the client sent.
+OPENAI_NAMES = {"batch_size": "n", "width": "size", "height": "size"}
 
 
 def openai_error(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:
@@ -68,10 +71,13 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
     router = APIRouter(prefix="/v1")
 
     async def run(request: Request, fields: dict[str, Any], response_format: Any) -> JSONResponse:
-        job = jobs.submit(to_request(fields, config))
+        if response_format not in RESPONSE_FORMATS:
+            raise UsageError("response_format", f"must be one of {', '.join(RESPONSE_FORMATS)}, got {response_format!r}")
+        job = jobs.submit(to_request(fields, config, OPENAI_NAMES))
         done = await asyncio.to_thread(jobs.wait, job.id, None)
         if done.state is JobState.failed:
-            return openai_error(400 if done.error_field else 500, done.error or "failed", done.error_field)
+            return openai_error(400 if done.error_field else 500, config.without_paths(done.error or "failed"),
+                                client_field(done.error_field, OPENAI_NAMES) if done.error_field else None)
         data = []
         for index, path in enumerate(jobs.store.images(done)):
             if response_format == "url":
