@@ -6,27 +6,19 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
 import threading
 import time
 
 import pytest
-import uvicorn
 import webuiapi
 from PIL import Image
 
+from live_server import free_port, live_server
 from sdlab.jobs import JobQueue, JobStore
-from sdlab.server.app import create_app
 from sdlab.server.config import ServerConfig
 from sdlab.world import judge
 
 PROMPT = "a red circle on a white background"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +29,10 @@ def api(tmp_path_factory, sd1_dir):
     models = data / "models"
     models.mkdir()
     (models / "tiny").symlink_to(sd1_dir)
-    config = ServerConfig(data_dir=data / "jobs", models_dir=models, port=_free_port())
+    config = ServerConfig(data_dir=data / "jobs", models_dir=models, port=free_port())
     jobs = JobQueue(default_engine(), JobStore(config.data_dir)).start()
-    server = uvicorn.Server(uvicorn.Config(create_app(config, jobs), host="127.0.0.1", port=config.port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield webuiapi.WebUIApi(host="127.0.0.1", port=config.port, sampler="DPM++ 2M", steps=20)
-    server.should_exit = True
-    thread.join(10)
+    with live_server(config, jobs):
+        yield webuiapi.WebUIApi(host="127.0.0.1", port=config.port, sampler="DPM++ 2M", steps=20)
     jobs.stop()
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import hostile_files as hf
+from live_server import free_port
 from sdlab.jobs import JobQueue, JobStore
 from sdlab.server.app import create_app
 from sdlab.server.auth import authorized
@@ -202,14 +203,6 @@ def test_unknown_jobs_and_images_are_404(server):
     assert client.get(f"/sdlab/v1/jobs/{job_id}/images/5").status_code == 404
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(data, port):
     import os
     import subprocess
@@ -235,7 +228,7 @@ def test_a_server_killed_with_kill_9_loses_nothing(tmp_path):
     """Finished jobs keep their images, queued jobs run after the restart, the interrupted one is marked failed."""
     import httpx
 
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     url = f"http://127.0.0.1:{port}/sdlab/v1"
     process = _start(data, port)
     try:
