@@ -30,7 +30,7 @@ from sdlab.jobs import Job, JobQueue, JobState
 from sdlab.requests import GenerationRequest
 from sdlab.requests.infotext import parse_infotext
 from sdlab.requests.result import SEED_RANGE
-from sdlab.server.boundary import client_field, decode_image, encode_image, json_body, to_request
+from sdlab.server.boundary import client_field, decode_image, encode_image, json_body, json_body_schema, to_request
 from sdlab.server.config import ServerConfig
 
 #: A1111's API defaults for the fields sdlab maps (its API default for steps is 50, not the UI's 20).
@@ -68,6 +68,23 @@ A1111_NAMES = {"cfg": "cfg_scale", "strength": "denoising_strength", "sampler": 
                "batch_count": "n_iter", "image": "init_images", "variation_strength": "subseed_strength",
                "variation_seed": "subseed", "inpaint_only_masked": "inpaint_full_res",
                "inpaint_padding": "inpaint_full_res_padding", "model": "sd_model_checkpoint"}
+
+
+def a1111_schema(task: str, config: ServerConfig) -> dict[str, Any]:
+    """The JSON schema of an A1111 txt2img/img2img body, as far as sdlab reads it (other keys are accepted), with
+    this server's limits."""
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    properties: dict[str, Any] = {name: {"type": [kinds[type(value)], "null"]} if value is not None else {}
+                                  for name, value in DEFAULTS.items()}
+    for name, most in (("width", config.max_side), ("height", config.max_side), ("steps", config.max_steps),
+                       ("batch_size", config.max_images), ("n_iter", config.max_images)):
+        properties[name].update(minimum=1, maximum=most, **({"multipleOf": 8} if name in ("width", "height") else {}))
+    properties["override_settings"] = {"type": ["object", "null"]}
+    if task == "img2img":
+        properties["init_images"] = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        properties["mask"] = {"type": ["string", "null"]}
+    return {"type": "object", "properties": properties, "additionalProperties": True,
+            **({"required": ["init_images"]} if task == "img2img" else {})}
 
 
 class ServedModel:
@@ -200,11 +217,11 @@ def a1111_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> A
                                     status_code=500)
         return JSONResponse(response(finished, body, jobs.store, ignored))
 
-    @router.post("/txt2img")
+    @router.post("/txt2img", openapi_extra=json_body_schema(a1111_schema("txt2img", config)))
     async def txt2img(request: Request):
         return await generate(request, "txt2img")
 
-    @router.post("/img2img")
+    @router.post("/img2img", openapi_extra=json_body_schema(a1111_schema("img2img", config)))
     async def img2img(request: Request):
         return await generate(request, "img2img")
 

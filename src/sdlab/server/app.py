@@ -27,7 +27,7 @@ from sdlab.engine.events import StepEvent
 from sdlab.errors import SdlabError
 from sdlab.jobs import Job, JobQueue
 from sdlab.server.a1111 import ServedModel, a1111_router
-from sdlab.server.boundary import encode_image, json_body, public_request, to_request
+from sdlab.server.boundary import encode_image, json_body, json_body_schema, public_request, request_schema, to_request
 from sdlab.server.config import ServerConfig
 from sdlab.server.errors import NotFound, error_response, http_status, retry_headers
 from sdlab.server.guard import Guard
@@ -79,7 +79,7 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     app.include_router(a1111_router(config, jobs, served))
     app.include_router(openai_router(config, jobs, served))
 
-    @app.post(f"{PREFIX}/jobs", status_code=202)
+    @app.post(f"{PREFIX}/jobs", status_code=202, openapi_extra=json_body_schema(request_schema()))
     async def submit(request: Request) -> JSONResponse:
         generation = to_request(await json_body(request), config)
         job = jobs.submit(generation)

@@ -93,6 +93,41 @@ def lora_path(name: str, config: ServerConfig) -> str:
     raise UsageError("loras", f"no LoRA named {name!r} on this server")
 
 
+def request_schema() -> dict[str, Any]:
+    """The JSON schema of a request as clients send it (for the OpenAPI document): GenerationRequest's fields but
+    the operator's, with images as base64 strings and LoRAs by name."""
+    schema = _inline(GenerationRequest.model_json_schema())
+    properties = {k: v for k, v in schema["properties"].items() if k not in OPERATOR_FIELDS}
+    for name in ("image", "mask"):
+        properties[name] = {"type": "string", "description": "base64 PNG, JPEG or WEBP, or a data: URI"}
+    properties["loras"] = {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "weight": {"type": "number"}}}}
+    properties["model"] = {"type": "string", "description": "a model name (see /v1/models); default: the served model"}
+    return {"type": "object", "properties": properties, "required": ["prompt"], "additionalProperties": False}
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """pydantic's schema with its `$defs` references replaced by what they refer to (the OpenAPI document has no
+    `$defs` at its root for them to point at)."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
+def json_body_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's openapi_extra for a route that reads `schema` as its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def client_field(argument: str | None, names: Mapping[str, str] | None = None) -> str:
     """The field a client sent, for an error the library names CLI-style (`batch-size` -> `batch_size`), through
     `names` (sdlab field -> the client API's own name, such as A1111's `cfg_scale`)."""

@@ -23,7 +23,7 @@ from sdlab.engine.images import open_image
 from sdlab.errors import SdlabError, UsageError
 from sdlab.jobs import JobQueue, JobState
 from sdlab.server.a1111 import ServedModel, model_titles
-from sdlab.server.boundary import client_field, encode_image, json_body, to_request
+from sdlab.server.boundary import client_field, encode_image, json_body, json_body_schema, to_request
 from sdlab.server.config import ServerConfig
 from sdlab.server.errors import http_status, retry_headers
 
@@ -31,6 +31,19 @@ _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 VARIATION_STRENGTH = 0.6  # how far a variation moves from its image
 EDIT_STRENGTH = 0.75  # an edit without any transparency: image-to-image
 RESPONSE_FORMATS = ("b64_json", "url")
+GENERATIONS_SCHEMA = {"type": "object", "required": ["prompt"], "additionalProperties": True, "properties": {
+    "prompt": {"type": "string"}, "model": {"type": "string"}, "n": {"type": "integer"},
+    "size": {"type": "string", "description": "WxH or auto"}, "response_format": {"enum": list(RESPONSE_FORMATS)}}}
+UPLOAD_FIELDS = {name: GENERATIONS_SCHEMA["properties"][name] for name in ("model", "n", "size", "response_format")}
+
+
+def upload_schema(*files: str, prompt: bool) -> dict[str, Any]:
+    """FastAPI's openapi_extra for a multipart route taking `files` and OpenAI's form fields."""
+    properties = {**UPLOAD_FIELDS, **{name: {"type": "string", "format": "binary"} for name in files},
+                  "prompt": {"type": "string"}}
+    required = [files[0]] + (["prompt"] if prompt else [])
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "properties": properties, "required": required}}}}}
 #: sdlab's request fields under OpenAI's names, so an error names the parameter the client sent.
 OPENAI_NAMES = {"batch_size": "n", "width": "size", "height": "size"}
 
@@ -93,7 +106,7 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
         except SdlabError as exc:
             return openai_error(http_status(exc), exc.message, exc.argument, retry_headers(exc))
 
-    @router.post("/images/generations")
+    @router.post("/images/generations", openapi_extra=json_body_schema(GENERATIONS_SCHEMA))
     async def generations(request: Request) -> JSONResponse:
         async def build():
             body = await json_body(request)
@@ -103,7 +116,7 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
 
         return await guarded(request, build)
 
-    @router.post("/images/edits")
+    @router.post("/images/edits", openapi_extra=upload_schema("image", "mask", prompt=True))
     async def edits(request: Request) -> JSONResponse:
         async def build():
             form = await request.form()
@@ -124,7 +137,7 @@ def openai_router(config: ServerConfig, jobs: JobQueue, served: ServedModel) -> 
 
         return await guarded(request, build)
 
-    @router.post("/images/variations")
+    @router.post("/images/variations", openapi_extra=upload_schema("image", prompt=False))
     async def variations(request: Request) -> JSONResponse:
         async def build():
             form = await request.form()
