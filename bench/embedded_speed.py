@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import machine  # bench/machine.py: printed before every result
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
@@ -35,6 +37,7 @@ def interleaved(calls: dict, repeats: int) -> dict[str, float]:
 
 
 def main() -> int:
+    print(machine.describe(), flush=True)
     import torch
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 

@@ -15,6 +15,8 @@ import statistics
 import sys
 import time
 
+import machine  # bench/machine.py: printed before every result
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
@@ -29,6 +31,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
+    print(machine.describe(), flush=True)
 
     import numpy as np
     import torch

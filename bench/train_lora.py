@@ -21,6 +21,8 @@ import resource
 import subprocess
 import sys
 import time
+
+import machine  # bench/machine.py: printed before every result
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -132,6 +134,7 @@ def main() -> int:
         result = run_recipe(args) if args.variant == "recipe" else run_sdlab(args, args.variant == "sdlab-cached")
         print(json.dumps(result))
         return 0
+    print(machine.describe(), flush=True)
     if args.data is None:
         from sdlab.eval.subject import write_subject_data
 
