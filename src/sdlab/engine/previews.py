@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-FIT_IMAGES = 12  # per kind of fitting image: many times more pixels than the 3 x (C + 1) unknowns
-FIT_LATENT_SIDE = 16  # fitting images are 16 latent pixels square (128 px for SD)
+FIT_IMAGES = 4  # per kind of fitting image (two kinds): 512 latent pixels for 3 x (C + 1) unknowns
+FIT_LATENT_SIDE = 8  # fitting images are 8 latent pixels square (64 px for SD): 16 small encodes and decodes in all
 MAX_PREVIEW_SIDE = 256
 #: A linear map must leave at most this fraction of the error of painting every pixel the mean colour.
 ENOUGH = 0.5
