@@ -100,6 +100,14 @@ def test_the_key_protects_every_route(engine, tmp_path):
         assert client.get("/sdlab/v1/jobs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         basic = base64.b64encode(b"anyone:s3cret").decode()
         assert client.get("/sdlab/v1/jobs", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+        for route in ("/sdapi/v1/sd-models", "/v1/models", "/sdapi/v1/progress", "/openapi.json", "/docs"):
+            assert client.get(route).status_code == 401, route
+        # the web page's own files hold no data: served without the key, and nothing beside them
+        assert client.get("/").status_code == 200 and "<title>sdlab</title>" in client.get("/").text
+        assert client.get("/ui/app.js").status_code == 200
+        for sneaky in ("/ui/../app.py", "/ui/%2e%2e/config.py", "/ui/..%2fguard.py", "/ui/nothing.js"):
+            assert client.get(sneaky).status_code in (401, 404), sneaky
+        assert client.post("/", json={}).status_code == 401
     assert authorized("Basic ", None) and authorized(None, None)  # no key: an empty header is ignored
     assert not authorized("Basic !!!", "k") and not authorized("Token k", "k")
 

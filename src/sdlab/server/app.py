@@ -32,6 +32,7 @@ from sdlab.server.config import ServerConfig
 from sdlab.server.errors import NotFound, error_response, http_status, retry_headers
 from sdlab.server.guard import Guard
 from sdlab.server.openai import openai_router
+from sdlab.server.ui import ui_files, ui_router
 
 PREFIX = "/sdlab/v1"
 
@@ -78,6 +79,9 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     served = ServedModel()  # the model A1111's options and OpenAI's unknown model names mean
     app.include_router(a1111_router(config, jobs, served))
     app.include_router(openai_router(config, jobs, served))
+
+    app.include_router(ui_router())
+    app.mount("/ui", ui_files(), name="ui")
 
     @app.post(f"{PREFIX}/jobs", status_code=202, openapi_extra=json_body_schema(request_schema()))
     async def submit(request: Request) -> JSONResponse:

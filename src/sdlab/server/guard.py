@@ -1,4 +1,4 @@
-"""The door of the server, before any route: the API key, and the body limit.
+"""The door of the server, before any route: the API key (the web page's own files excepted), and the body limit.
 
 Pure ASGI (not a `BaseHTTPMiddleware`), so an oversized body found while a route reads it is raised in
 that route's own call stack and answered like any other error (413, naming `body`), whether or not the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from sdlab.server.auth import authorized
 from sdlab.server.config import ServerConfig
 from sdlab.server.errors import TooLarge, error_response
+from sdlab.server.ui import is_public
 
 KEY_NEEDED = "a valid API key is needed: Authorization: Bearer KEY (or Basic with the key as password)"
 
@@ -23,7 +24,8 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         limit = self.config.max_body_bytes
-        if not authorized(headers.get("authorization"), self.config.api_key):
+        if not authorized(headers.get("authorization"), self.config.api_key) and not (
+                scope["method"] == "GET" and is_public(scope["path"])):
             response = error_response(401, KEY_NEEDED, headers={"WWW-Authenticate": "Bearer"})
             return await response(scope, receive, send)
         length = headers.get("content-length")

@@ -1,0 +1,134 @@
+// The generate page: the form, live progress with previews, cancel and skip, the queue, the results.
+import { ApiError, call, imageUrl, jobEvents, json } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("generate");
+const NUMBERS = ["steps", "cfg", "width", "height", "batch_size", "batch_count", "seed"];
+let lastSeed = null;
+let running = null; // the job this page is following
+
+function say(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+function option(select, value, label = value) {
+  const element = document.createElement("option");
+  element.value = value;
+  element.textContent = label;
+  select.append(element);
+}
+
+async function fillChoices() {
+  const [models, samplers, schedules] = await Promise.all([
+    json("/sdapi/v1/sd-models"), json("/sdapi/v1/samplers"), json("/sdapi/v1/schedulers")]);
+  option($("model"), "", "served model");
+  for (const model of models) option($("model"), model.title);
+  option($("sampler"), "", "model default");
+  for (const sampler of samplers) option($("sampler"), sampler.name);
+  option($("schedule"), "", "automatic");
+  for (const schedule of schedules) {
+    if (schedule.name !== "automatic") option($("schedule"), schedule.name.replace("_", " "), schedule.label);
+  }
+}
+
+function request() {
+  const fields = { prompt: $("prompt").value, negative_prompt: $("negative_prompt").value };
+  for (const name of NUMBERS) {
+    const value = $(name).value.trim();
+    if (value !== "") fields[name] = Number(value);
+  }
+  for (const name of ["model", "sampler", "schedule"]) if ($(name).value) fields[name] = $(name).value;
+  return fields;
+}
+
+async function generate(event) {
+  event?.preventDefault();
+  if (!$("prompt").value.trim()) {
+    say("prompt: write what to draw", true);
+    $("prompt").focus();
+    return;
+  }
+  try {
+    const job = await json("/sdlab/v1/jobs", { method: "POST", body: request() });
+    say(`job ${job.number} queued`);
+    follow(job);
+    refreshQueue();
+  } catch (error) {
+    say(error.message, true);
+    if (error instanceof ApiError && error.field && $(error.field)) $(error.field).focus();
+  }
+}
+
+async function follow(job) {
+  running = job;
+  $("running").hidden = false;
+  $("progress").value = 0;
+  $("progress-text").textContent = "waiting in the queue";
+  let finished = null;
+  for await (const { event, data } of jobEvents(job.id)) {
+    if (event === "step") {
+      const total = job.request.batch_count || 1;
+      $("progress").value = (data.batch + data.step / data.total) / total;
+      $("progress-text").textContent = `batch ${data.batch + 1}/${total} · step ${data.step}/${data.total}`;
+      if (data.previews && data.previews.length) $("preview").src = data.previews[0];
+    } else if (event === "finished") {
+      finished = data;
+    }
+  }
+  running = null;
+  $("running").hidden = true;
+  if (finished) await show(finished);
+  refreshQueue();
+}
+
+async function show(job) {
+  if (job.state === "failed") {
+    say(`job ${job.number} failed: ${job.error_field ? job.error_field + ": " : ""}${job.error}`, true);
+    return;
+  }
+  say(`job ${job.number} ${job.state}: ${job.images.length} image(s) in ${job.seconds} s`);
+  for (const image of job.images) {
+    const figure = document.createElement("figure");
+    const img = document.createElement("img");
+    img.alt = `${job.resolved.prompt} (seed ${image.seed})`;
+    img.src = await imageUrl(image.url);
+    img.dataset.seed = image.seed;
+    const caption = document.createElement("figcaption");
+    caption.textContent = `seed ${image.seed}`;
+    figure.append(img, caption);
+    $("results").prepend(figure);
+    lastSeed = image.seed;
+  }
+}
+
+async function refreshQueue() {
+  const { jobs } = await json("/sdlab/v1/jobs?limit=50");
+  const waiting = jobs.filter((job) => job.state === "queued" || job.state === "running");
+  const done = jobs.filter((job) => job.state === "done" && job.seconds);
+  const average = done.length ? done.reduce((sum, job) => sum + job.seconds, 0) / done.length : null;
+  const list = $("queue");
+  list.replaceChildren();
+  waiting.forEach((job, position) => {
+    const item = document.createElement("li");
+    const eta = average ? ` · about ${Math.round(average * (position + 1))} s` : "";
+    item.textContent = `job ${job.number} ${job.state}: ${job.request.prompt.slice(0, 60)}${eta}`;
+    list.append(item);
+  });
+  if (!waiting.length) list.append(Object.assign(document.createElement("li"), { textContent: "empty", className: "empty" }));
+  if (waiting.length) setTimeout(refreshQueue, 1000);
+}
+
+form.addEventListener("submit", generate);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    form.requestSubmit(); // through the browser's own checks of the fields, as the button
+  }
+});
+$("seed-random").addEventListener("click", () => { $("seed").value = -1; });
+$("seed-reuse").addEventListener("click", () => { if (lastSeed !== null) $("seed").value = lastSeed; });
+$("cancel").addEventListener("click", () => running && call(`/sdlab/v1/jobs/${running.id}/cancel`, { method: "POST" }));
+$("skip").addEventListener("click", () => running && call(`/sdlab/v1/jobs/${running.id}/skip`, { method: "POST" }));
+
+fillChoices().then(refreshQueue).catch((error) => say(error.message, true));

@@ -1,0 +1,105 @@
+"""The web UI end to end in a real headless Chromium against a real server on the embedded model."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from browser import browser, checked_page
+from live_server import free_port, live_server
+from sdlab.jobs import JobQueue, JobStore
+from sdlab.server.config import ServerConfig
+from sdlab.world import judge
+
+PROMPT = "a red circle on a white background"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as instance:
+        yield instance
+
+
+@pytest.fixture
+def site(engine, tmp_path):
+    config = ServerConfig(data_dir=tmp_path / "data", models_dir=tmp_path, port=free_port())
+    jobs = JobQueue(engine, JobStore(config.data_dir)).start()
+    with live_server(config, jobs) as base:
+        yield base
+    jobs.stop()
+
+
+def shown_image(page, selector: str) -> Image.Image:
+    """The pixels an <img> shows (read back through a canvas, so blob: URLs work)."""
+    data = page.eval_on_selector(selector, """img => { const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight; c.getContext('2d').drawImage(img, 0, 0);
+        return c.toDataURL('image/png'); }""")
+    return Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1]))).convert("RGB")
+
+
+def test_generate_from_the_page_shows_the_judged_image(chromium, site):
+    with checked_page(chromium, site, "generate") as page:
+        page.goto(site)
+        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        page.fill("#prompt", PROMPT)
+        page.fill("#seed", "3")
+        page.fill("#steps", "12")
+        page.select_option("#sampler", "DPM++ 2M")
+        page.press("#prompt", "Control+Enter")
+        page.wait_for_selector("#results img", timeout=60_000)
+        image = shown_image(page, "#results img")
+        assert image.size == (64, 64) and judge(image).matches("red", "circle", "white")
+        assert page.get_attribute("#results img", "data-seed") == "3"
+        page.click("#seed-random")
+        assert page.input_value("#seed") == "-1"
+        page.click("#seed-reuse")
+        assert page.input_value("#seed") == "3"
+
+
+def test_a_running_job_is_cancelled_from_the_page(chromium, site):
+    with checked_page(chromium, site, "cancel") as page:
+        page.goto(site)
+        page.wait_for_selector("#sampler option", state="attached")
+        page.fill("#prompt", PROMPT)
+        page.fill("#steps", "150")
+        page.fill("#batch_count", "8")
+        page.click("#generate-button")
+        page.wait_for_function("document.getElementById('progress-text').textContent.includes('step')",
+                               timeout=60_000)
+        assert page.get_attribute("#preview", "src").startswith("data:image/png")  # a step preview
+        page.click("#cancel")
+        page.wait_for_function("document.getElementById('status').textContent.includes('cancelled')",
+                               timeout=60_000)
+        assert page.locator("#results img").count() < 8
+
+
+def test_a_bad_value_is_named_on_the_page(chromium, site):
+    with checked_page(chromium, site, "bad-value", expected_statuses=(400,)) as page:
+        page.goto(site)
+        page.wait_for_selector("#sampler option", state="attached")
+        page.fill("#prompt", PROMPT)
+        page.fill("#width", "4096")  # allowed by the field, refused by the server's limit
+        page.click("#generate-button")
+        page.wait_for_function("document.getElementById('status').classList.contains('error')")
+        assert page.text_content("#status").startswith("width:")
+        assert page.evaluate("document.activeElement.id") == "width"
+
+
+def test_with_a_key_the_page_asks_once_and_keeps_it(chromium, engine, tmp_path):
+    config = ServerConfig(data_dir=tmp_path / "data", models_dir=tmp_path, port=free_port(), api_key="s3cret")
+    jobs = JobQueue(engine, JobStore(config.data_dir)).start()
+    with live_server(config, jobs) as base, \
+            checked_page(chromium, base, "api-key", width=390, expected_statuses=(401,)) as page:
+        page.goto(base)  # the page itself needs no key; its first API call does
+        page.wait_for_selector("#key-dialog[open]")
+        page.fill("#key", "s3cret")
+        page.press("#key", "Enter")
+        page.wait_for_selector("#sampler option", state="attached")
+        assert page.evaluate("localStorage.getItem('sdlab-api-key')") == "s3cret"
+        page.reload()
+        page.wait_for_selector("#sampler option", state="attached")
+        assert not page.is_visible("#key-dialog")
+    jobs.stop()
