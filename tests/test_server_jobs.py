@@ -263,3 +263,16 @@ def test_a_server_killed_with_kill_9_loses_nothing(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_parameters_of_an_image_are_its_request_fields(server, tmp_path):
+    client, _ = server
+    png = hf.png_with_text(tmp_path / "a.png", "a red circle\nSteps: 9, Sampler: Euler a, CFG scale: 4, Seed: 5, Size: 64x64")
+    answer = client.post("/sdlab/v1/parameters", json={"image": base64.b64encode(png.read_bytes()).decode()})
+    assert answer.status_code == 200
+    assert answer.json()["fields"] == {"prompt": "a red circle", "negative_prompt": "", "steps": 9,
+                                     "sampler": "Euler a", "cfg": 4.0, "seed": 5, "width": 64, "height": 64}
+    plain = hf.png_with_text(tmp_path / "b.png", None)
+    for body in ({"image": base64.b64encode(plain.read_bytes()).decode()}, {"image": "###"}, {}):
+        refused = client.post("/sdlab/v1/parameters", json=body)
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "image"

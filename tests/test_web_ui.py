@@ -49,10 +49,10 @@ def test_generate_from_the_page_shows_the_judged_image(chromium, site):
         page.fill("#steps", "12")
         page.select_option("#sampler", "DPM++ 2M")
         page.press("#prompt", "Control+Enter")
-        page.wait_for_selector("#results img", timeout=60_000)
-        image = shown_image(page, "#results img")
+        page.wait_for_selector("#gallery img", timeout=60_000)
+        image = shown_image(page, "#gallery img")
         assert image.size == (64, 64) and judge(image).matches("red", "circle", "white")
-        assert page.get_attribute("#results img", "data-seed") == "3"
+        assert page.get_attribute("#gallery img", "data-seed") == "3"
         page.click("#seed-random")
         assert page.input_value("#seed") == "-1"
         page.click("#seed-reuse")
@@ -73,7 +73,7 @@ def test_a_running_job_is_cancelled_from_the_page(chromium, site):
         page.click("#cancel")
         page.wait_for_function("document.getElementById('status').textContent.includes('cancelled')",
                                timeout=60_000)
-        assert page.locator("#results img").count() < 8
+        assert page.locator("#gallery img").count() < 8
 
 
 def test_a_bad_value_is_named_on_the_page(chromium, site):
@@ -103,3 +103,65 @@ def test_with_a_key_the_page_asks_once_and_keeps_it(chromium, engine, tmp_path):
         page.wait_for_selector("#sampler option", state="attached")
         assert not page.is_visible("#key-dialog")
     jobs.stop()
+
+
+A1111_INFOTEXT = ("a blue square on a black background\nNegative prompt: blurry\nSteps: 17, Sampler: DPM++ 2M Karras, "
+                  "CFG scale: 6.5, Seed: 42, Size: 64x64, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly")
+
+
+def a1111_png(path):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", A1111_INFOTEXT)
+    Image.new("RGB", (64, 64), "black").save(path, pnginfo=info)
+    return path
+
+
+def assert_form_has_the_a1111_parameters(page):
+    assert page.input_value("#prompt") == "a blue square on a black background"
+    assert page.input_value("#negative_prompt") == "blurry"
+    assert [page.input_value(f"#{name}") for name in ("steps", "cfg", "seed", "width", "height")] == \
+        ["17", "6.5", "42", "64", "64"]
+    assert page.input_value("#sampler") == "DPM++ 2M" and page.input_value("#schedule") == "karras"
+
+
+def test_a_dropped_or_picked_a1111_png_fills_the_form(chromium, site, tmp_path):
+    png = a1111_png(tmp_path / "from-a1111.png")
+    with checked_page(chromium, site, "dropped-png") as page:
+        page.goto(site)
+        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        data = base64.b64encode(png.read_bytes()).decode()
+        page.evaluate("""data => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], 'from-a1111.png', {type: 'image/png'}));
+            document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
+        }""", data)
+        page.wait_for_function("document.getElementById('status').textContent.includes('from-a1111.png')")
+        assert_form_has_the_a1111_parameters(page)
+        page.reload()
+        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        page.set_input_files("#read-parameters", str(png))  # the keyboard's way: a file picker
+        page.wait_for_function("document.getElementById('status').textContent.includes('from-a1111.png')")
+        assert_form_has_the_a1111_parameters(page)
+
+
+def test_reuse_parameters_from_the_gallery(chromium, site):
+    import httpx
+
+    job = httpx.post(f"{site}/sdlab/v1/jobs", json={"prompt": PROMPT, "seed": 11, "steps": 6, "batch_size": 2,
+                                                     "negative_prompt": "blurry"}).json()
+    for _ in range(600):
+        if httpx.get(f"{site}/sdlab/v1/jobs/{job['id']}").json()["state"] == "done":
+            break
+        __import__("time").sleep(0.05)
+    with checked_page(chromium, site, "gallery-reuse") as page:
+        page.goto(site)
+        page.wait_for_selector("#gallery img[data-seed='12']")
+        page.click("#gallery figure:has(img[data-seed='12']) .reuse")
+        assert page.input_value("#prompt") == PROMPT and page.input_value("#negative_prompt") == "blurry"
+        assert page.input_value("#seed") == "12" and page.input_value("#steps") == "6"
+        assert page.input_value("#batch_size") == "1"
+        href = page.get_attribute("#gallery figure:has(img[data-seed='12']) a", "href")
+        assert href.startswith("blob:")  # the download link holds the PNG itself

@@ -3,6 +3,7 @@
     POST /sdlab/v1/jobs                 a GenerationRequest as JSON -> the job (202), at once
     GET  /sdlab/v1/jobs                 recent jobs
     GET  /sdlab/v1/jobs/{id}            state, progress, resolved parameters, image URLs
+    POST /sdlab/v1/parameters           {"image": base64} -> the request fields its A1111 infotext records
     POST /sdlab/v1/jobs/{id}/cancel     queued: never runs; running: stops, keeping finished images
     POST /sdlab/v1/jobs/{id}/skip       drops the running batch (A1111's skip)
     GET  /sdlab/v1/jobs/{id}/events     server-sent events: one per denoising step (with a cheap preview of each
@@ -24,10 +25,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from sdlab.engine.events import StepEvent
-from sdlab.errors import SdlabError
+from sdlab.engine.images import read_parameters
+from sdlab.errors import SdlabError, UsageError
 from sdlab.jobs import Job, JobQueue
+from sdlab.requests.infotext import request_fields
 from sdlab.server.a1111 import ServedModel, a1111_router
-from sdlab.server.boundary import encode_image, json_body, json_body_schema, public_request, request_schema, to_request
+from sdlab.server.boundary import (decode_image, encode_image, json_body, json_body_schema, public_request,
+                                   request_schema, to_request)
 from sdlab.server.config import ServerConfig
 from sdlab.server.errors import NotFound, error_response, http_status, retry_headers
 from sdlab.server.guard import Guard
@@ -88,6 +92,16 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
         generation = to_request(await json_body(request), config)
         job = jobs.submit(generation)
         return JSONResponse(job_view(job, jobs, config), status_code=202)
+
+    @app.post(f"{PREFIX}/parameters")
+    async def parameters(request: Request) -> dict:
+        """The request fields an image's A1111 infotext records (sdlab's or A1111's own): {"image": base64} in."""
+        body = await json_body(request)
+        image = decode_image(body.get("image") if isinstance(body, dict) else None, "image")
+        text = read_parameters(image)
+        if not text:
+            raise UsageError("image", "carries no generation parameters (no A1111 `parameters` text in it)")
+        return {"infotext": text, "fields": request_fields(text, "image")}
 
     @app.get(f"{PREFIX}/jobs")
     async def recent(limit: int = 50) -> dict:

@@ -1,9 +1,11 @@
-// The generate page: the form, live progress with previews, cancel and skip, the queue, the results.
-import { ApiError, call, imageUrl, jobEvents, json } from "./api.js";
+// The page: the generate form, live progress with previews, cancel and skip, the queue, the gallery,
+// and images dropped on the page (or picked) filling the form from their A1111 infotext.
+import { ApiError, call, jobEvents, json } from "./api.js";
+import { fillForm, readForm } from "./form.js";
+import { addToGallery, loadGallery } from "./gallery.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("generate");
-const NUMBERS = ["steps", "cfg", "width", "height", "batch_size", "batch_count", "seed"];
 let lastSeed = null;
 let running = null; // the job this page is following
 
@@ -32,16 +34,6 @@ async function fillChoices() {
   }
 }
 
-function request() {
-  const fields = { prompt: $("prompt").value, negative_prompt: $("negative_prompt").value };
-  for (const name of NUMBERS) {
-    const value = $(name).value.trim();
-    if (value !== "") fields[name] = Number(value);
-  }
-  for (const name of ["model", "sampler", "schedule"]) if ($(name).value) fields[name] = $(name).value;
-  return fields;
-}
-
 async function generate(event) {
   event?.preventDefault();
   if (!$("prompt").value.trim()) {
@@ -50,7 +42,7 @@ async function generate(event) {
     return;
   }
   try {
-    const job = await json("/sdlab/v1/jobs", { method: "POST", body: request() });
+    const job = await json("/sdlab/v1/jobs", { method: "POST", body: readForm() });
     say(`job ${job.number} queued`);
     follow(job);
     refreshQueue();
@@ -88,17 +80,32 @@ async function show(job) {
     return;
   }
   say(`job ${job.number} ${job.state}: ${job.images.length} image(s) in ${job.seconds} s`);
-  for (const image of job.images) {
-    const figure = document.createElement("figure");
-    const img = document.createElement("img");
-    img.alt = `${job.resolved.prompt} (seed ${image.seed})`;
-    img.src = await imageUrl(image.url);
-    img.dataset.seed = image.seed;
-    const caption = document.createElement("figcaption");
-    caption.textContent = `seed ${image.seed}`;
-    figure.append(img, caption);
-    $("results").prepend(figure);
-    lastSeed = image.seed;
+  addToGallery(job, { onReuse: reused });
+  if (job.images.length) lastSeed = job.images[job.images.length - 1].seed;
+}
+
+function reused(job, image) {
+  say(`parameters of job ${job.number}, seed ${image.seed}`);
+  $("prompt").focus();
+}
+
+// An image's A1111 infotext (sdlab's or A1111's own) into the form.
+async function readParameters(file) {
+  if (!file || !file.type.startsWith("image/")) {
+    say("drop a PNG, JPEG or WEBP image to read its parameters", true);
+    return;
+  }
+  const data = await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.readAsDataURL(file);
+  });
+  try {
+    const { fields } = await json("/sdlab/v1/parameters", { method: "POST", body: { image: data } });
+    fillForm(fields);
+    say(`parameters read from ${file.name}`);
+  } catch (error) {
+    say(`${file.name}: ${error.message}`, true);
   }
 }
 
@@ -131,4 +138,13 @@ $("seed-reuse").addEventListener("click", () => { if (lastSeed !== null) $("seed
 $("cancel").addEventListener("click", () => running && call(`/sdlab/v1/jobs/${running.id}/cancel`, { method: "POST" }));
 $("skip").addEventListener("click", () => running && call(`/sdlab/v1/jobs/${running.id}/skip`, { method: "POST" }));
 
-fillChoices().then(refreshQueue).catch((error) => say(error.message, true));
+$("read-parameters").addEventListener("change", (event) => readParameters(event.target.files[0]));
+document.addEventListener("dragover", (event) => event.preventDefault());
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  readParameters(event.dataTransfer.files[0]);
+});
+
+fillChoices()
+  .then(() => Promise.all([refreshQueue(), loadGallery({ onReuse: reused })]))
+  .catch((error) => say(error.message, true));
