@@ -85,3 +85,16 @@ def test_inpainting_model_refuses_txt2img(engine, sd1_inpaint_dir):
 
     with pytest.raises(UsageError, match="inpainting model"):
         engine.generate(build_request(prompt="x", model=str(sd1_inpaint_dir), steps=2, width=32, height=32))
+
+
+def test_an_opaque_rgba_mask_is_read_by_its_colours_and_a_transparent_one_by_its_alpha():
+    from sdlab.engine.masks import mask_from_image
+
+    canvas = Image.new("RGBA", (8, 8), (0, 0, 0, 255))  # what a browser canvas exports: opaque, white = paint
+    canvas.paste((255, 255, 255, 255), (0, 0, 4, 8))
+    read = np.asarray(mask_from_image(canvas))
+    assert (read[:, :4] == 255).all() and (read[:, 4:] == 0).all()
+    cut = Image.new("RGBA", (8, 8), (0, 0, 0, 0))  # A1111's convention: opaque pixels are repainted
+    cut.paste((0, 0, 0, 255), (0, 0, 4, 8))
+    read = np.asarray(mask_from_image(cut))
+    assert (read[:, :4] == 255).all() and (read[:, 4:] == 0).all()

@@ -165,3 +165,45 @@ def test_reuse_parameters_from_the_gallery(chromium, site):
         assert page.input_value("#batch_size") == "1"
         href = page.get_attribute("#gallery figure:has(img[data-seed='12']) a", "href")
         assert href.startswith("blob:")  # the download link holds the PNG itself
+
+
+def mask_alpha(page, x: int, y: int) -> int:
+    return page.evaluate(f"document.getElementById('mask-canvas').getContext('2d').getImageData({x}, {y}, 1, 1).data[3]")
+
+
+def test_a_mask_painted_over_half_of_an_upload_keeps_the_other_half(chromium, site, tmp_path):
+    scene = tmp_path / "scene.png"
+    Image.new("RGB", (64, 64), "black").save(scene)
+    with checked_page(chromium, site, "inpaint") as page:
+        page.goto(site)
+        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        page.set_input_files("#source-file", str(scene))
+        page.wait_for_selector("#source-tools", state="visible")
+        page.evaluate("document.getElementById('mask-size').value = 32")
+        box = page.locator("#mask-canvas").bounding_box()
+        x = box["x"] + box["width"] * 0.25  # image x = 16, a 32-pixel brush covers x 0..32
+        page.mouse.move(x, box["y"] + 1)
+        page.mouse.down()
+        for step in range(1, 9):
+            page.mouse.move(x, box["y"] + box["height"] * step / 8 - 1)
+        page.mouse.up()
+        assert mask_alpha(page, 8, 32) > 127 and mask_alpha(page, 56, 32) == 0
+        page.click("#mask-invert")
+        assert mask_alpha(page, 8, 32) == 0 and mask_alpha(page, 56, 32) == 255
+        page.click("#mask-undo")
+        assert mask_alpha(page, 8, 32) > 127 and mask_alpha(page, 56, 32) == 0
+
+        page.fill("#prompt", "a red circle on a black background")
+        page.fill("#seed", "3")
+        page.fill("#steps", "12")
+        page.select_option("#sampler", "DPM++ 2M")
+        page.click("#generate-button")
+        page.wait_for_selector("#gallery img", timeout=60_000)
+        page.wait_for_function("document.querySelector('#gallery img').complete && "
+                               "document.querySelector('#gallery img').naturalWidth > 0")
+        out = shown_image(page, "#gallery img")
+        right = [out.getpixel((x, y)) for x in range(40, 64) for y in range(64)]
+        assert max(max(pixel) for pixel in right) <= 3  # outside the mask the black input comes back
+        assert max(max(out.getpixel((x, y))) for x in range(0, 28) for y in range(64)) > 60  # inside: redrawn
+        page.click("#mask-clear")
+        assert mask_alpha(page, 8, 32) == 0

@@ -7,8 +7,9 @@ from PIL import Image, ImageFilter
 
 
 def mask_from_image(mask: Image.Image) -> Image.Image:
-    """A greyscale mask, white = regenerate; an RGBA mask uses its alpha (opaque = regenerate)."""
-    if mask.mode in ("RGBA", "LA"):
+    """A greyscale mask, white = regenerate. A mask with some transparency uses its alpha (opaque = regenerate), as
+    A1111 does; a fully opaque RGBA mask (what a browser's canvas exports) is read by its colours like any other."""
+    if mask.mode in ("RGBA", "LA") and mask.getchannel("A").getextrema()[0] < 255:
         return mask.getchannel("A")
     return mask.convert("L")
 

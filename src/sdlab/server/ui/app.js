@@ -3,9 +3,11 @@
 import { ApiError, call, jobEvents, json } from "./api.js";
 import { fillForm, readForm } from "./form.js";
 import { addToGallery, loadGallery } from "./gallery.js";
+import { SourceImage } from "./source.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("generate");
+const source = new SourceImage();
 let lastSeed = null;
 let running = null; // the job this page is following
 
@@ -42,7 +44,7 @@ async function generate(event) {
     return;
   }
   try {
-    const job = await json("/sdlab/v1/jobs", { method: "POST", body: readForm() });
+    const job = await json("/sdlab/v1/jobs", { method: "POST", body: { ...readForm(), ...source.fields() } });
     say(`job ${job.number} queued`);
     follow(job);
     refreshQueue();
@@ -80,13 +82,19 @@ async function show(job) {
     return;
   }
   say(`job ${job.number} ${job.state}: ${job.images.length} image(s) in ${job.seconds} s`);
-  addToGallery(job, { onReuse: reused });
+  addToGallery(job, { onReuse: reused, onSource: useAsSource });
   if (job.images.length) lastSeed = job.images[job.images.length - 1].seed;
 }
 
 function reused(job, image) {
   say(`parameters of job ${job.number}, seed ${image.seed}`);
   $("prompt").focus();
+}
+
+async function useAsSource(url) {
+  await source.setUrl(url);
+  say("the image is the source now: paint a mask to inpaint, or generate to redraw it");
+  $("source-zone").scrollIntoView({ block: "nearest" });
 }
 
 // An image's A1111 infotext (sdlab's or A1111's own) into the form.
@@ -146,5 +154,5 @@ document.addEventListener("drop", (event) => {
 });
 
 fillChoices()
-  .then(() => Promise.all([refreshQueue(), loadGallery({ onReuse: reused })]))
+  .then(() => Promise.all([refreshQueue(), loadGallery({ onReuse: reused, onSource: useAsSource })]))
   .catch((error) => say(error.message, true));

@@ -5,7 +5,7 @@ import { fillForm } from "./form.js";
 
 const GALLERY_JOBS = 30;
 
-export function addToGallery(job, { atTop = true, onReuse } = {}) {
+export function addToGallery(job, { atTop = true, onReuse, onSource } = {}) {
   const gallery = document.getElementById("gallery");
   const figures = job.images.map((image, index) => {
     const figure = document.createElement("figure");
@@ -32,10 +32,15 @@ export function addToGallery(job, { atTop = true, onReuse } = {}) {
       fillForm({ ...job.request, seed: image.seed, batch_size: 1, batch_count: 1 });
       onReuse?.(job, image);
     });
+    const asSource = document.createElement("button");
+    asSource.type = "button";
+    asSource.className = "as-source";
+    asSource.textContent = "Use as source";
+    asSource.addEventListener("click", () => img.src && onSource?.(img.src));
     const download = document.createElement("a");
     download.textContent = "Download";
     download.download = `sdlab-${job.number}-${index}-${image.seed}.png`;
-    caption.append(details, reuse, " ", download);
+    caption.append(details, reuse, " ", asSource, " ", download);
     figure.append(img, caption);
     return figure;
   });
