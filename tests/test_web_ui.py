@@ -207,3 +207,40 @@ def test_a_mask_painted_over_half_of_an_upload_keeps_the_other_half(chromium, si
         assert max(max(out.getpixel((x, y))) for x in range(0, 28) for y in range(64)) > 60  # inside: redrawn
         page.click("#mask-clear")
         assert mask_alpha(page, 8, 32) == 0
+
+
+def test_the_lora_picker_adds_the_tag_and_shows_trigger_words(chromium, engine, tmp_path):
+    import httpx
+    import torch
+    from safetensors.torch import save
+
+    from sdlab.requests import build_request
+
+    unet = engine.load(build_request(prompt="x")).pipe.unet  # a rank-2 kohya LoRA on one real layer, all zeros
+    name, layer = next((n, m) for n, m in unet.named_modules() if n.endswith("attn1.to_q"))
+    key = "lora_unet_" + name.replace(".", "_")
+    loras = tmp_path / "loras"
+    loras.mkdir()
+    (loras / "subject.safetensors").write_bytes(save(
+        {f"{key}.lora_down.weight": torch.zeros(2, layer.in_features),
+         f"{key}.lora_up.weight": torch.zeros(layer.out_features, 2), f"{key}.alpha": torch.tensor(2.0)},
+        metadata={"modelspec.trigger_phrase": "sks circle, shiny"}))
+    config = ServerConfig(data_dir=tmp_path / "data", models_dir=tmp_path, lora_dir=loras, port=free_port())
+    jobs = JobQueue(engine, JobStore(config.data_dir)).start()
+    with live_server(config, jobs) as base, checked_page(chromium, base, "lora-picker") as page:
+        page.goto(base)
+        page.wait_for_selector("#lora-pick option[value='subject']", state="attached")
+        assert page.is_visible("#lora-picker") and "kohya, rank 2" in page.text_content("#lora-about")
+        assert page.locator("#lora-triggers .trigger").all_text_contents() == ["sks circle", "shiny"]
+        page.fill("#prompt", "a red circle")
+        page.click("#lora-triggers .trigger >> text=sks circle")
+        page.fill("#lora-weight", "0.8")
+        page.click("#lora-add")
+        assert page.input_value("#prompt") == "a red circle, sks circle, <lora:subject:0.8>"
+        page.fill("#steps", "2")
+        page.click("#generate-button")
+        page.wait_for_function("document.getElementById('status').textContent.includes('done')", timeout=60_000)
+        job = httpx.get(f"{base}/sdlab/v1/jobs").json()["jobs"][-1]
+        assert job["request"]["prompt"].endswith("<lora:subject:0.8>") and job["state"] == "done"
+        assert "subject" in job["images"][0]["infotext"]  # the LoRA was applied and recorded
+    jobs.stop()

@@ -3,6 +3,7 @@
     POST /sdlab/v1/jobs                 a GenerationRequest as JSON -> the job (202), at once
     GET  /sdlab/v1/jobs                 recent jobs
     GET  /sdlab/v1/jobs/{id}            state, progress, resolved parameters, image URLs
+    GET  /sdlab/v1/loras                the LoRAs prompts may name, with their trigger words
     POST /sdlab/v1/parameters           {"image": base64} -> the request fields its A1111 infotext records
     POST /sdlab/v1/jobs/{id}/cancel     queued: never runs; running: stops, keeping finished images
     POST /sdlab/v1/jobs/{id}/skip       drops the running batch (A1111's skip)
@@ -26,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from sdlab.engine.events import StepEvent
 from sdlab.engine.images import read_parameters
+from sdlab.engine.lora_info import list_loras
 from sdlab.errors import SdlabError, UsageError
 from sdlab.jobs import Job, JobQueue
 from sdlab.requests.infotext import request_fields
@@ -92,6 +94,14 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
         generation = to_request(await json_body(request), config)
         job = jobs.submit(generation)
         return JSONResponse(job_view(job, jobs, config), status_code=202)
+
+    @app.get(f"{PREFIX}/loras")
+    def loras() -> dict:
+        """The LoRAs `<lora:NAME:WEIGHT>` tags may name: format, rank, base model, trigger words (no paths)."""
+        folder = config.loras_folder
+        rows = list_loras(folder) if folder.is_dir() else []
+        return {"loras": [{"name": row.name, "format": config.without_paths(row.format), "rank": row.rank,
+                           "base": row.base, "triggers": list(row.triggers)} for row in rows]}
 
     @app.post(f"{PREFIX}/parameters")
     async def parameters(request: Request) -> dict:

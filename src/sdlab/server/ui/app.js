@@ -3,6 +3,7 @@
 import { ApiError, call, jobEvents, json } from "./api.js";
 import { fillForm, readForm } from "./form.js";
 import { addToGallery, loadGallery } from "./gallery.js";
+import { setUpLoras } from "./loras.js";
 import { SourceImage } from "./source.js";
 
 const $ = (id) => document.getElementById(id);
@@ -154,5 +155,5 @@ document.addEventListener("drop", (event) => {
 });
 
 fillChoices()
-  .then(() => Promise.all([refreshQueue(), loadGallery({ onReuse: reused, onSource: useAsSource })]))
+  .then(() => Promise.all([refreshQueue(), setUpLoras(), loadGallery({ onReuse: reused, onSource: useAsSource })]))
   .catch((error) => say(error.message, true));
