@@ -160,3 +160,20 @@ def test_retention_deletes_old_finished_jobs_with_their_files_and_nothing_else(e
     assert store.get(old.id) is None and not store.job_folder(old.id).exists()
     assert store.get(recent.id).state is JobState.done and all(path.is_file() for path in store.images(recent))
     assert store.get(waiting.id).state is JobState.queued
+
+
+def test_a_store_written_before_sweeps_existed_opens_and_keeps_its_jobs(tmp_path):
+    import json
+    import sqlite3
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with sqlite3.connect(folder / "jobs.sqlite3") as db:  # the first schema: no sweep column
+        db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, number INTEGER NOT NULL, state TEXT NOT NULL, "
+                   "request TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, error TEXT, "
+                   "error_field TEXT, result TEXT)")
+        db.execute("INSERT INTO jobs VALUES ('old', 1, 'done', ?, 1.0, 1.0, 2.0, NULL, NULL, '{}')",
+                   (json.dumps({"prompt": "a red circle"}),))
+    store = JobStore(folder)
+    job = store.get("old")
+    assert job.state is JobState.done and job.kind == "generate" and job.request["prompt"] == "a red circle"

@@ -276,3 +276,35 @@ def test_parameters_of_an_image_are_its_request_fields(server, tmp_path):
     for body in ({"image": base64.b64encode(plain.read_bytes()).decode()}, {"image": "###"}, {}):
         refused = client.post("/sdlab/v1/parameters", json=body)
         assert refused.status_code == 400 and refused.json()["error"]["field"] == "image"
+
+
+def test_a_sweep_job_runs_every_cell_and_serves_only_its_own_files(server):
+    client, _ = server
+    submitted = client.post("/sdlab/v1/sweeps", json={"prompt": PROMPT, "seed": 1, "steps": 4, "x": "cfg=1,5",
+                                                      "y": "seed=1,2"})
+    assert submitted.status_code == 202 and submitted.json()["kind"] == "sweep"
+    job = wait(client, submitted.json()["id"])
+    assert job["state"] == "done" and len(job["sweep"]["rows"]) == 4
+    assert {"grid.png", "results.csv", "results.json", "plot-clipped.png"} <= set(job["sweep"]["files"])
+    grid = client.get(job["sweep"]["urls"]["grid.png"])
+    assert grid.status_code == 200 and Image.open(io.BytesIO(grid.content)).size[0] > 2 * 64
+    for sneaky in ("..%2Fjobs.sqlite3", "..%2F..%2Fjobs.sqlite3", "cells", "input-image.png", "nothing.png"):
+        assert client.get(f"/sdlab/v1/jobs/{job['id']}/files/{sneaky}").status_code == 404, sneaky
+    for body, field in (({"prompt": PROMPT}, "x"), ({"prompt": PROMPT, "x": "steps=4,500"}, "x"),
+                        ({"prompt": PROMPT, "x": "cfg=1", "y": "size=64,4096"}, "y"),
+                        ({"prompt": PROMPT, "x": "cfg=1,2,3", "max_cells": 2}, "max_cells"),
+                        ({"prompt": PROMPT, "x": "cfg=1", "max_cells": 10_000}, "max_cells"),
+                        ({"prompt": PROMPT, "x": "cfg=1", "model": "../x"}, "model")):
+        refused = client.post("/sdlab/v1/sweeps", json=body)
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == field, (body, refused.text)
+
+
+def test_a_sweep_job_is_cancelled_between_cells(server):
+    client, jobs = server
+    job_id = client.post("/sdlab/v1/sweeps", json={"prompt": PROMPT, "steps": 20, "x": "seed=1-12 [12]"}).json()["id"]
+    deadline = time.time() + 60
+    while (jobs.sweep_progress(job_id) or (0, 0))[0] < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    client.post(f"/sdlab/v1/jobs/{job_id}/cancel")
+    job = wait(client, job_id)
+    assert job["state"] == "cancelled" and job["sweep"]["files"] == []

@@ -244,3 +244,25 @@ def test_the_lora_picker_adds_the_tag_and_shows_trigger_words(chromium, engine, 
         assert job["request"]["prompt"].endswith("<lora:subject:0.8>") and job["state"] == "done"
         assert "subject" in job["images"][0]["infotext"]  # the LoRA was applied and recorded
     jobs.stop()
+
+
+def test_a_two_by_two_sweep_from_the_page_shows_its_grid_table_and_plots(chromium, site):
+    with checked_page(chromium, site, "sweep") as page:
+        page.goto(site)
+        page.wait_for_selector("#x-name option[value='cfg']", state="attached")
+        page.click("#preset-guidance")  # fills the X axis with the exercise's values, and the prompt
+        assert page.input_value("#x-values") == "1,3,5,7.5,10,15" and page.input_value("#prompt") == PROMPT
+        page.click("#preset-strength")  # needs a source image: says so and changes nothing
+        assert "source image" in page.text_content("#sweep-status") and page.input_value("#x-name") == "cfg"
+        page.fill("#x-values", "1,5")
+        page.select_option("#y-name", "steps")
+        page.fill("#y-values", "4,8")
+        page.fill("#seed", "1")
+        page.click("#sweep-run")
+        page.wait_for_selector("#sweep-grid", timeout=120_000)
+        page.wait_for_function("document.getElementById('sweep-grid').naturalWidth > 0")
+        assert page.locator("#sweep-table tbody tr").count() == 4
+        header = page.locator("#sweep-table th").all_text_contents()
+        assert header[:2] == ["cfg", "steps"] and "adherence" in header  # judged on the embedded model
+        assert page.locator(".plots img").count() >= 2
+        assert "done" in page.text_content("#sweep-status")

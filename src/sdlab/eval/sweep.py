@@ -86,28 +86,16 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
               clip=None, progress: Callable[[int, int, float], None] | None = None, overwrite: bool = False) -> Sweep:
     """Generate and measure every cell of the X (x Y) grid into `folder`, reusing finished cells
     (`overwrite` drops them, once every cell has been checked)."""
-    y_values = y.values if y is not None else (None,)
-    total = len(x.values) * len(y_values)
-    if total > max_cells:
-        raise UsageError("max-cells", f"the grid has {total} cells ({len(x.values)} x {len(y_values)}), over the "
-                         f"limit of {max_cells}", fix=Fix("max_cells", f"pass {{option}} {total} to run it"))
-    if y is not None and PARAMETERS[x.name][0] == PARAMETERS[y.name][0]:
-        raise UsageError("y", f"sweeps {y.name} like the X axis; choose another parameter (or put every value on X)")
     check_folder(folder)
     base = _fixed_seeds(base, folder if not overwrite else None, {x.name, y.name if y else None})
     sweep = Sweep(x, y, folder=folder)
-    cells = []
-    for iy, y_value in enumerate(y_values):
-        for ix, x_value in enumerate(x.values):
-            fields = apply(base, x, x_value)
-            if y is not None:
-                fields = apply(fields, y, y_value)
-            try:
-                request = build_request(**fields)
-                engine.prepare(request)  # inputs, LoRAs, sampler and schedule against the model: before any cell runs
-            except UsageError as exc:
-                raise _blame_axis(exc, ((x, x_value), (y, y_value))) from None
-            cells.append((iy, ix, y_value, x_value, fields, request))
+
+    def prepared(request):
+        engine.prepare(request)  # inputs, LoRAs, sampler and schedule against the model: before any cell runs
+        return request
+
+    cells = plan_cells(base, x, y, max_cells, prepared)
+    total = len(cells)
     if overwrite and (folder / "cells").is_dir():
         shutil.rmtree(folder / "cells")
     judged = model_world(base.get("model")) == WORLD
@@ -139,6 +127,30 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
             progress(done, total, time.time() - started)
     write_results(sweep)
     return sweep
+
+
+def plan_cells(base: dict, x: Axis, y: Axis | None, max_cells: int, check: Callable = lambda request: request) -> list:
+    """Every cell of the grid as (iy, ix, y value, x value, fields, checked request), each request built and passed
+    to `check` (which may refuse it), before anything runs; an error names the axis and value that caused it."""
+    y_values = y.values if y is not None else (None,)
+    total = len(x.values) * len(y_values)
+    if total > max_cells:
+        raise UsageError("max-cells", f"the grid has {total} cells ({len(x.values)} x {len(y_values)}), over the "
+                         f"limit of {max_cells}", fix=Fix("max_cells", f"pass {{option}} {total} to run it"))
+    if y is not None and PARAMETERS[x.name][0] == PARAMETERS[y.name][0]:
+        raise UsageError("y", f"sweeps {y.name} like the X axis; choose another parameter (or put every value on X)")
+    cells = []
+    for iy, y_value in enumerate(y_values):
+        for ix, x_value in enumerate(x.values):
+            fields = apply(base, x, x_value)
+            if y is not None:
+                fields = apply(fields, y, y_value)
+            try:
+                request = check(build_request(**fields))
+            except UsageError as exc:
+                raise _blame_axis(exc, ((x, x_value), (y, y_value))) from None
+            cells.append((iy, ix, y_value, x_value, fields, request))
+    return cells
 
 
 def _blame_axis(exc: UsageError, cells: tuple) -> UsageError:

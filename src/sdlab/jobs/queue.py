@@ -17,6 +17,7 @@ from sdlab.engine.engine import Engine
 from sdlab.engine.events import StepEvent
 from sdlab.errors import QueueFull, SdlabError, UsageError
 from sdlab.jobs.store import Job, JobState, JobStore
+from sdlab.jobs.sweeps import run_sweep_job
 from sdlab.requests import GenerationRequest, build_request
 
 PRUNE_EVERY = 60.0  # seconds between retention passes
@@ -28,6 +29,7 @@ class _Running:
     cancel: threading.Event = field(default_factory=threading.Event)
     skip: threading.Event = field(default_factory=threading.Event)
     last: StepEvent | None = None
+    cells: tuple[int, int] | None = None  # a sweep's (cells done, cells in all)
 
 
 class JobQueue:
@@ -62,14 +64,18 @@ class JobQueue:
         """Queue `request`; QueueFull (with a retry time) when `max_queued` jobs already wait."""
         return self.submit_all([request])[0]
 
-    def submit_all(self, requests: list[GenerationRequest]) -> list[Job]:
+    def submit_sweep(self, base: GenerationRequest, axes: dict) -> Job:
+        """Queue a sweep: `base` varied along `axes` (see jobs.sweeps.sweep_axes), every cell run and measured."""
+        return self.submit_all([base], axes)[0]
+
+    def submit_all(self, requests: list[GenerationRequest], sweep: dict | None = None) -> list[Job]:
         """Queue several requests as consecutive jobs, all or none (QueueFull when they do not all fit)."""
         with self._changed:
             waiting = self.store.count(JobState.queued)
             if waiting + len(requests) > self.max_queued:
                 raise QueueFull(f"{waiting} jobs are waiting and this call needs {len(requests)} more; this server "
                                 f"queues at most {self.max_queued}", retry_after=10)
-            submitted = [self.store.add(request) for request in requests]
+            submitted = [self.store.add(request, sweep) for request in requests]
             self._changed.notify_all()
         return submitted
 
@@ -99,6 +105,11 @@ class JobQueue:
         """The running job and its latest step, or None when nothing runs."""
         running = self._running
         return (running.job, running.last) if running is not None else None
+
+    def sweep_progress(self, job_id: str) -> tuple[int, int] | None:
+        """(cells done, cells in all) of the running sweep `job_id`."""
+        running = self._running
+        return running.cells if running is not None and running.job.id == job_id else None
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job has finished (done, failed or cancelled), or `timeout` seconds."""
@@ -148,6 +159,11 @@ class JobQueue:
                 events.put(event)
 
         try:
+            if running.job.sweep is not None:
+                record, cancelled = run_sweep_job(
+                    self.engine, running.job.request, running.job.sweep, self.store.sweep_folder(running.job.id),
+                    running.cancel, lambda done, total: setattr(running, "cells", (done, total)))
+                return self.store.finish_sweep(running.job.id, record, cancelled)
             request = build_request(**running.job.request)
             result = self.engine.generate(request, progress=progress, cancel=running.cancel, skip=running.skip,
                                           previews=True)

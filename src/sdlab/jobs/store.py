@@ -36,10 +36,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL,
     error TEXT,
     error_field TEXT,
-    result TEXT
+    result TEXT,
+    sweep TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, number);
 """
+#: Columns added since the first schema, for stores written by an older sdlab.
+ADDED_COLUMNS = {"sweep": "TEXT"}
 INTERRUPTED = "the server stopped while this job ran; submit it again"
 
 
@@ -69,9 +72,15 @@ class Job:
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)  # images (file, seed, infotext), resolved, warnings
     error_field: str | None = None  # set when the request itself was at fault: the field to blame
+    sweep: dict[str, Any] | None = None  # a sweep job: its axes {"x", "y", "max_cells"}; the request is every cell's base
+
+    @property
+    def kind(self) -> str:
+        return "sweep" if self.sweep is not None else "generate"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "number": self.number, "state": self.state.value, "request": self.request,
+        return {"id": self.id, "number": self.number, "kind": self.kind, "state": self.state.value,
+                "request": self.request, **({"sweep_axes": self.sweep} if self.sweep is not None else {}),
                 "created": self.created, "started": self.started, "finished": self.finished, "error": self.error,
                 "error_field": self.error_field, **self.result}
 
@@ -84,6 +93,10 @@ class JobStore:
         self.path = self.folder / "jobs.sqlite3"
         with self._db() as db:
             db.executescript(SCHEMA)
+            present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
             db.execute("UPDATE jobs SET state = ?, error = ?, finished = ? WHERE state = ?",
                        (JobState.failed.value, INTERRUPTED, time.time(), JobState.running.value))
 
@@ -97,8 +110,12 @@ class JobStore:
     def job_folder(self, job_id: str) -> Path:
         return self.folder / "jobs" / job_id
 
-    def add(self, request: GenerationRequest) -> Job:
-        """Store a new queued job; input images given as PIL images are saved with it."""
+    def sweep_folder(self, job_id: str) -> Path:
+        return self.job_folder(job_id) / "sweep"
+
+    def add(self, request: GenerationRequest, sweep: dict[str, Any] | None = None) -> Job:
+        """Store a new queued job (a sweep when `sweep` gives its axes); input images given as PIL images are saved
+        with it."""
         job_id = uuid.uuid4().hex
         fields = request.model_dump(mode="python")
         for name in ("image", "mask"):
@@ -109,8 +126,9 @@ class JobStore:
         fields = json.loads(json.dumps(fields, default=_json_value))
         with self._db() as db:
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM jobs").fetchone()[0]
-            db.execute("INSERT INTO jobs (id, number, state, request, created) VALUES (?, ?, ?, ?, ?)",
-                       (job_id, number, JobState.queued.value, json.dumps(fields), time.time()))
+            db.execute("INSERT INTO jobs (id, number, state, request, created, sweep) VALUES (?, ?, ?, ?, ?, ?)",
+                       (job_id, number, JobState.queued.value, json.dumps(fields), time.time(),
+                        json.dumps(sweep) if sweep is not None else None))
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job | None:
@@ -166,6 +184,11 @@ class JobStore:
         self._end(job_id, state, None, record)
         return self.get(job_id)
 
+    def finish_sweep(self, job_id: str, record: dict[str, Any], cancelled: bool) -> Job:
+        """Record a sweep that ended: its rows and the names of the files it wrote in its folder."""
+        self._end(job_id, JobState.cancelled if cancelled else JobState.done, None, {"sweep": record})
+        return self.get(job_id)
+
     def fail(self, job_id: str, message: str, field: str | None = None) -> Job:
         """Record a failure; `field` names the request field at fault when the request was bad."""
         self._end(job_id, JobState.failed, message, {}, field)
@@ -198,7 +221,7 @@ class JobStore:
 def _job(row: sqlite3.Row) -> Job:
     return Job(row["id"], row["number"], JobState(row["state"]), json.loads(row["request"]), row["created"],
                row["started"], row["finished"], row["error"], json.loads(row["result"]) if row["result"] else {},
-               row["error_field"])
+               row["error_field"], json.loads(row["sweep"]) if row["sweep"] else None)
 
 
 def _json_value(value: Any) -> Any:

@@ -3,6 +3,9 @@
     POST /sdlab/v1/jobs                 a GenerationRequest as JSON -> the job (202), at once
     GET  /sdlab/v1/jobs                 recent jobs
     GET  /sdlab/v1/jobs/{id}            state, progress, resolved parameters, image URLs
+    POST /sdlab/v1/sweeps               request fields + x (and y) as NAME=VALUES -> a sweep job: grid, metrics, plots
+    GET  /sdlab/v1/sweeps/axes          what a sweep may vary, and the guidance and strength exercises as presets
+    GET  /sdlab/v1/jobs/{id}/files/{f}  a finished sweep's grid.png, results.csv/json, plot-METRIC.png
     GET  /sdlab/v1/loras                the LoRAs prompts may name, with their trigger words
     POST /sdlab/v1/parameters           {"image": base64} -> the request fields its A1111 infotext records
     POST /sdlab/v1/jobs/{id}/cancel     queued: never runs; running: stops, keeping finished images
@@ -29,11 +32,14 @@ from sdlab.engine.events import StepEvent
 from sdlab.engine.images import read_parameters
 from sdlab.engine.lora_info import list_loras
 from sdlab.errors import SdlabError, UsageError
+from sdlab.eval.axes import PARAMETERS
+from sdlab.eval.exercises.guidance import GUIDANCE, WORLD_PROMPT
+from sdlab.eval.exercises.strength import STRENGTH, STRENGTH_PROMPT
 from sdlab.jobs import Job, JobQueue
 from sdlab.requests.infotext import request_fields
 from sdlab.server.a1111 import ServedModel, a1111_router
 from sdlab.server.boundary import (decode_image, encode_image, json_body, json_body_schema, public_request,
-                                   request_schema, to_request)
+                                   request_schema, to_request, to_sweep)
 from sdlab.server.config import ServerConfig
 from sdlab.server.errors import NotFound, error_response, http_status, retry_headers
 from sdlab.server.guard import Guard
@@ -51,6 +57,12 @@ def job_view(job: Job, jobs: JobQueue, config: ServerConfig) -> dict[str, Any]:
         view["error"] = config.without_paths(view["error"])
     view["images"] = [{k: v for k, v in image.items() if k != "file"} | {"url": f"{PREFIX}/jobs/{job.id}/images/{n}"}
                       for n, image in enumerate(view.get("images", []))]
+    if "sweep" in view:
+        view["sweep"] = {**view["sweep"], "urls": {name: f"{PREFIX}/jobs/{job.id}/files/{name}"
+                                                   for name in view["sweep"].get("files", [])}}
+    cells = jobs.sweep_progress(job.id)
+    if cells is not None:
+        view["progress"] = {"cells_done": cells[0], "cells": cells[1]}
     running = jobs.progress()
     if running is not None and running[0].id == job.id and running[1] is not None:
         event = running[1]
@@ -94,6 +106,31 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
         generation = to_request(await json_body(request), config)
         job = jobs.submit(generation)
         return JSONResponse(job_view(job, jobs, config), status_code=202)
+
+    @app.post(f"{PREFIX}/sweeps", status_code=202)
+    async def submit_sweep(request: Request) -> JSONResponse:
+        base, axes = to_sweep(await json_body(request), config)
+        return JSONResponse(job_view(jobs.submit_sweep(base, axes), jobs, config), status_code=202)
+
+    @app.get(f"{PREFIX}/sweeps/axes")
+    def sweep_choices() -> dict:
+        """What a sweep may vary (NAME, title) and the exercises as presets: the values `sdlab exercise` uses."""
+        return {"axes": [{"name": name, "title": title} for name, (_field, _kind, title) in PARAMETERS.items()],
+                "presets": {
+                    "guidance": {"x": "cfg=" + ",".join(f"{v:g}" for v in GUIDANCE), "prompt": WORLD_PROMPT,
+                                 "needs_image": False},
+                    "strength": {"x": "strength=" + ",".join(f"{v:g}" for v in STRENGTH), "prompt": STRENGTH_PROMPT,
+                                 "needs_image": True}}}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/files/{{name}}")
+    async def sweep_file(job_id: str, name: str) -> FileResponse:
+        job = _job(jobs, job_id)
+        files = job.result.get("sweep", {}).get("files", [])
+        if name not in files:  # only the names the sweep recorded: no paths, nothing else in the folder
+            raise NotFound(f"job {job_id} has no file {name!r}; it has {', '.join(files) or 'none'}", "name")
+        kinds = {".png": "image/png", ".csv": "text/csv", ".json": "application/json"}
+        path = jobs.store.sweep_folder(job_id) / name
+        return FileResponse(path, media_type=kinds.get(path.suffix, "application/octet-stream"))
 
     @app.get(f"{PREFIX}/loras")
     def loras() -> dict:

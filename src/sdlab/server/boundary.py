@@ -21,8 +21,11 @@ from PIL import Image
 
 from sdlab.engine.engine import check_without_model
 from sdlab.engine.images import open_image
+from sdlab.eval.axes import parse_axis
+from sdlab.eval.sweep import plan_cells
 from sdlab.engine.sources import EMBEDDED_NAME
 from sdlab.errors import UsageError
+from sdlab.jobs.sweeps import sweep_axes
 from sdlab.requests import GenerationRequest, build_request
 from sdlab.requests.lora_tags import check_name
 from sdlab.server.config import ServerConfig
@@ -144,6 +147,36 @@ def to_request(body: Any, config: ServerConfig, names: Mapping[str, str] | None 
         return request
     except UsageError as exc:
         raise UsageError(client_field(exc.argument, names), config.without_paths(exc.message)) from None
+
+
+SWEEP_FIELDS = ("x", "y", "max_cells")
+
+
+def to_sweep(body: Any, config: ServerConfig) -> tuple[GenerationRequest, dict[str, Any]]:
+    """A sweep a client sends (the base request's fields plus `x`, `y` as NAME=VALUES and `max_cells`) as the base
+    request and its axes, every cell checked against the server's limits before it is queued."""
+    if not isinstance(body, dict):
+        raise UsageError("body", "must be a JSON object: request fields plus x (and y) as NAME=VALUES")
+    x, y, most = body.get("x"), body.get("y"), body.get("max_cells", config.max_sweep_cells)
+    if not isinstance(x, str):
+        raise UsageError("x", "is required: NAME=VALUES, e.g. cfg=1,3,5 or steps=10-30 (+10)")
+    if y is not None and not isinstance(y, str):
+        raise UsageError("y", "must be NAME=VALUES (or left out)")
+    if not isinstance(most, int) or isinstance(most, bool) or not 1 <= most <= config.max_sweep_cells:
+        raise UsageError("max_cells", f"must be a whole number from 1 to {config.max_sweep_cells} on this server")
+    base = to_request({k: v for k, v in body.items() if k not in SWEEP_FIELDS}, config)
+    axes = sweep_axes(x, y, most)
+    x_axis, y_axis = parse_axis(x, "x"), parse_axis(y, "y") if y else None
+
+    def within_limits(request: GenerationRequest) -> GenerationRequest:
+        _within_limits(request, config)
+        return request
+
+    try:
+        plan_cells(base.model_dump(), x_axis, y_axis, most, within_limits)
+    except UsageError as exc:
+        raise UsageError(client_field(exc.argument), config.without_paths(exc.message)) from None
+    return base, axes
 
 
 def _to_request(body: Any, config: ServerConfig) -> GenerationRequest:

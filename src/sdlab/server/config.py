@@ -25,6 +25,7 @@ class ServerConfig:
     max_side: int = 2048
     max_steps: int = 150
     max_images: int = 16  # batch size x batch count
+    max_sweep_cells: int = 64  # cells of one sweep job
 
     @property
     def keep_seconds(self) -> float | None:

@@ -2,6 +2,7 @@
 // and images dropped on the page (or picked) filling the form from their A1111 infotext.
 import { ApiError, call, jobEvents, json } from "./api.js";
 import { fillForm, readForm } from "./form.js";
+import { setUpExperiments } from "./experiments.js";
 import { addToGallery, loadGallery } from "./gallery.js";
 import { setUpLoras } from "./loras.js";
 import { SourceImage } from "./source.js";
@@ -155,5 +156,8 @@ document.addEventListener("drop", (event) => {
 });
 
 fillChoices()
-  .then(() => Promise.all([refreshQueue(), setUpLoras(), loadGallery({ onReuse: reused, onSource: useAsSource })]))
+  .then(() => Promise.all([
+    refreshQueue(), setUpLoras(), loadGallery({ onReuse: reused, onSource: useAsSource }),
+    setUpExperiments({ readRequest: () => ({ ...readForm(), ...source.fields() }), hasSource: () => source.image !== null,
+                       setPrompt: (text) => { if (!$("prompt").value.trim()) $("prompt").value = text; }, say })]))
   .catch((error) => say(error.message, true));
