@@ -69,6 +69,8 @@ def test_a_running_job_is_cancelled_from_the_page(chromium, site):
         page.click("#generate-button")
         page.wait_for_function("document.getElementById('progress-text').textContent.includes('step')",
                                timeout=60_000)
+        page.wait_for_selector("#queue li.mine")
+        assert "(yours), running" in page.text_content("#queue li.mine")
         assert page.get_attribute("#preview", "src").startswith("data:image/png")  # a step preview
         page.click("#cancel")
         page.wait_for_function("document.getElementById('status').textContent.includes('cancelled')",

@@ -10,6 +10,8 @@ import { SourceImage } from "./source.js";
 const $ = (id) => document.getElementById(id);
 const form = $("generate");
 const source = new SourceImage();
+const MINE = "sdlab-my-jobs"; // the jobs this browser tab submitted, marked in the queue
+const mine = new Set(JSON.parse(sessionStorage.getItem(MINE) || "[]"));
 let lastSeed = null;
 let running = null; // the job this page is following
 
@@ -47,6 +49,8 @@ async function generate(event) {
   }
   try {
     const job = await json("/sdlab/v1/jobs", { method: "POST", body: { ...readForm(), ...source.fields() } });
+    mine.add(job.id);
+    sessionStorage.setItem(MINE, JSON.stringify([...mine]));
     say(`job ${job.number} queued`);
     follow(job);
     refreshQueue();
@@ -128,8 +132,11 @@ async function refreshQueue() {
   list.replaceChildren();
   waiting.forEach((job, position) => {
     const item = document.createElement("li");
-    const eta = average ? ` · about ${Math.round(average * (position + 1))} s` : "";
-    item.textContent = `job ${job.number} ${job.state}: ${job.request.prompt.slice(0, 60)}${eta}`;
+    const eta = average ? ` · done in about ${Math.round(average * (position + 1))} s` : "";
+    const whose = mine.has(job.id) ? " (yours)" : "";
+    const where = job.state === "running" ? "running" : `${position} ahead`;
+    item.textContent = `job ${job.number}${whose}, ${where}: ${(job.request.prompt || "").slice(0, 60)}${eta}`;
+    item.classList.toggle("mine", mine.has(job.id));
     list.append(item);
   });
   if (!waiting.length) list.append(Object.assign(document.createElement("li"), { textContent: "empty", className: "empty" }));

@@ -18,7 +18,7 @@ function setAxis(nameId, valuesId, spec) {
 }
 
 function cellText(value) {
-  return typeof value === "number" && !Number.isInteger(value) ? value.toPrecision(4) : String(value);
+  return typeof value === "number" ? String(Number(value.toPrecision(4))) : String(value);
 }
 
 async function showResult(job) {
