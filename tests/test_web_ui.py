@@ -32,6 +32,12 @@ def site(engine, tmp_path):
     jobs.stop()
 
 
+def open_page(page, base: str) -> None:
+    """Load the page and wait until it has filled its pickers from the server."""
+    page.goto(base)
+    page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+
+
 def shown_image(page, selector: str) -> Image.Image:
     """The pixels an <img> shows (read back through a canvas, so blob: URLs work)."""
     data = page.eval_on_selector(selector, """img => { const c = document.createElement('canvas');
@@ -42,8 +48,7 @@ def shown_image(page, selector: str) -> Image.Image:
 
 def test_generate_from_the_page_shows_the_judged_image(chromium, site):
     with checked_page(chromium, site, "generate") as page:
-        page.goto(site)
-        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        open_page(page, site)
         page.fill("#prompt", PROMPT)
         page.fill("#seed", "3")
         page.fill("#steps", "12")
@@ -61,8 +66,7 @@ def test_generate_from_the_page_shows_the_judged_image(chromium, site):
 
 def test_a_running_job_is_cancelled_from_the_page(chromium, site):
     with checked_page(chromium, site, "cancel") as page:
-        page.goto(site)
-        page.wait_for_selector("#sampler option", state="attached")
+        open_page(page, site)
         page.fill("#prompt", PROMPT)
         page.fill("#steps", "150")
         page.fill("#batch_count", "8")
@@ -80,8 +84,7 @@ def test_a_running_job_is_cancelled_from_the_page(chromium, site):
 
 def test_a_bad_value_is_named_on_the_page(chromium, site):
     with checked_page(chromium, site, "bad-value", expected_statuses=(400,)) as page:
-        page.goto(site)
-        page.wait_for_selector("#sampler option", state="attached")
+        open_page(page, site)
         page.fill("#prompt", PROMPT)
         page.fill("#width", "4096")  # allowed by the field, refused by the server's limit
         page.click("#generate-button")
@@ -131,8 +134,7 @@ def assert_form_has_the_a1111_parameters(page):
 def test_a_dropped_or_picked_a1111_png_fills_the_form(chromium, site, tmp_path):
     png = a1111_png(tmp_path / "from-a1111.png")
     with checked_page(chromium, site, "dropped-png") as page:
-        page.goto(site)
-        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        open_page(page, site)
         data = base64.b64encode(png.read_bytes()).decode()
         page.evaluate("""data => {
             const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
@@ -177,8 +179,7 @@ def test_a_mask_painted_over_half_of_an_upload_keeps_the_other_half(chromium, si
     scene = tmp_path / "scene.png"
     Image.new("RGB", (64, 64), "black").save(scene)
     with checked_page(chromium, site, "inpaint") as page:
-        page.goto(site)
-        page.wait_for_selector("#sampler option[value='DPM++ 2M']", state="attached")
+        open_page(page, site)
         page.set_input_files("#source-file", str(scene))
         page.wait_for_selector("#source-tools", state="visible")
         page.evaluate("document.getElementById('mask-size').value = 32")
