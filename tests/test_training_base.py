@@ -57,3 +57,31 @@ def test_train_base_command_smoke_and_bad_input(tmp_path):
                            (["train-base", str(tmp_path / "y"), "--unet-steps", "0"], "--unet-steps")):
         bad = runner.invoke(app, args)
         assert bad.exit_code == 2 and bad.stderr.startswith(f"error: {argument}:"), bad.output
+
+
+def test_world_two_trains_a_miniature_of_sd15_that_plain_diffusers_loads(tmp_path):
+    import json
+
+    from sdlab.training.base.config import TINY2
+
+    model = train_base(tmp_path / "run", TINY2, log=lambda m: None)
+    pipe = StableDiffusionPipeline.from_pretrained(model)
+    assert pipe.vae_scale_factor == 8 and pipe.vae.config.latent_channels == 4  # SD 1.5's VAE layout
+    assert all("CrossAttn" in block for block in pipe.unet.config.down_block_types)  # attention at every resolution
+    assert pipe.vae.config.scaling_factor != 1.0  # computed as SD's 0.18215 was
+    card = json.loads((model / "sdlab.json").read_text())
+    assert card["world"] == "shapes2" and card["defaults"]["size"] == 128
+    image = pipe("a red circle at the top left and a blue square on a white background", num_inference_steps=2).images[0]
+    assert image.size == (128, 128)  # the model's own default size
+
+
+def test_the_recipe_option_picks_world_two(tmp_path):
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+
+    done = CliRunner().invoke(app, ["train-base", str(tmp_path / "run"), "--recipe", "shapes2", "--tiny"])
+    assert done.exit_code == 0, done.output
+    assert '"world": "shapes2"' in (tmp_path / "run" / "model" / "sdlab.json").read_text()
+    bad = CliRunner().invoke(app, ["train-base", str(tmp_path / "x"), "--recipe", "shapes9"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --recipe:"), bad.output

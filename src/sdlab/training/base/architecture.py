@@ -14,7 +14,7 @@ NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
 def build_vae(cfg: BaseTrainConfig) -> AutoencoderKL:
     n = len(cfg.vae_channels)
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
+        in_channels=3, out_channels=3, latent_channels=4, sample_size=cfg.image_size,
         down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
         block_out_channels=cfg.vae_channels, layers_per_block=1, norm_num_groups=cfg.norm_groups,
     )
@@ -32,8 +32,9 @@ def build_text_encoder(cfg: BaseTrainConfig, vocab_size: int, bos_id: int, eos_i
 
 def build_unet(cfg: BaseTrainConfig) -> UNet2DConditionModel:
     n = len(cfg.unet_channels)
-    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1)
-    up = ("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",)
+    plain = 0 if cfg.unet_attention_everywhere else 1  # v1 leaves the highest resolution without attention
+    down = ("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (n - plain)
+    up = ("CrossAttnUpBlock2D",) * (n - plain) + ("UpBlock2D",) * plain
     return UNet2DConditionModel(
         sample_size=cfg.latent_size, in_channels=4, out_channels=4,
         block_out_channels=cfg.unet_channels, layers_per_block=cfg.unet_layers_per_block,

@@ -34,12 +34,10 @@ from sdlab.training.base.tokenizer import BOS, EOS, learn_merges, write_clip_tok
 from sdlab.training.images import to_tensor
 from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, read_meta, save_state
 from sdlab.training.schedules import min_snr_weights, one_cycle_lr
-from sdlab.world import WORLD
-from sdlab.world.palette import ALL_SHAPES
-from sdlab.world.render import caption, render, sample_scene
+from sdlab.training.base.worlds import training_world
 
 CHECKPOINT = "checkpoint.safetensors"
-MODEL_DEFAULTS = {"size": 64, "cfg": 5.0, "steps": 20, "sampler": "DPM++ 2M"}
+MODEL_DEFAULTS = {"cfg": 5.0, "steps": 20, "sampler": "DPM++ 2M"}  # and the world's image size
 LATENT_CACHE = "latents.safetensors"
 
 
@@ -50,10 +48,11 @@ def step_rng(seed: int, stage: str, step: int) -> random.Random:
 
 def make_tokenizer(cfg: BaseTrainConfig, folder: Path) -> CLIPTokenizer:
     """Learn BPE merges on the world's captions and write a CLIP tokenizer to `folder`."""
+    world = training_world(cfg.world)
     rng = random.Random(cfg.seed)
     words: Counter[str] = Counter()
     for _ in range(5000):
-        words.update(caption(sample_scene(rng, shapes=ALL_SHAPES, exclude=frozenset()), rng).split())
+        words.update(world.caption(world.vocabulary_scene(rng), rng, 0.5).split())
     write_clip_tokenizer(folder, learn_merges(words))
     return CLIPTokenizer.from_pretrained(folder)
 
@@ -80,6 +79,7 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
             raise UsageError("output", f"{ckpt} was written by a run with another configuration; use another "
                              "run folder or the same options")
     make_folder(output)
+    world = training_world(cfg.world)
     torch.manual_seed(cfg.seed)
     tokenizer = make_tokenizer(cfg, output / "tokenizer")
     vocab = tokenizer.get_vocab()
@@ -120,12 +120,12 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
         }, {"stage": stage, "step": step, "scaling_factor": scaling, "config": cfg.to_dict(),
             "vae_opt_groups": vae_groups, "unet_opt_groups": unet_groups})
 
-    # Stage 1: the VAE learns to compress 64x64 images into 4-channel latents.
+    # Stage 1: the VAE learns to compress the world's images into 4-channel latents.
     if stage == "vae":
         bar = tqdm(range(step, cfg.vae_steps), initial=step, total=cfg.vae_steps, desc="vae", file=sys.stderr, mininterval=5)
         for step in bar:
             rng = step_rng(cfg.seed, "vae", step)
-            images = to_tensor(render(sample_scene(rng, shapes=ALL_SHAPES)) for _ in range(cfg.vae_batch))
+            images = to_tensor(world.render(world.vae_scene(rng)) for _ in range(cfg.vae_batch))
             for group in vae_opt.param_groups:
                 group["lr"] = one_cycle_lr(step, cfg.vae_steps, cfg.vae_lr)
             posterior = vae.encode(images).latent_dist
@@ -143,7 +143,7 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
         # SD's 0.18215: rescale latents to unit variance so the noise schedule fits them.
         with torch.no_grad():
             rng = step_rng(cfg.seed, "scale", 0)
-            sample = to_tensor(render(sample_scene(rng)) for _ in range(256))
+            sample = to_tensor(world.render(world.training_scene(rng)) for _ in range(256))
             scaling = float(1.0 / vae.encode(sample).latent_dist.mean.std())
         stage, step = "unet", 0
         save(stage, step)
@@ -153,8 +153,8 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
     vae.register_to_config(scaling_factor=scaling)
 
     # Stage 2: encode the training set once (cached on disk, rebuilt identically if missing).
-    scenes = [sample_scene(random.Random(f"{cfg.seed}/data/{i}")) for i in range(cfg.dataset_size)]
-    latents = cache_latents(output / LATENT_CACHE, vae, scenes, scaling)
+    scenes = [world.training_scene(random.Random(f"{cfg.seed}/data/{i}")) for i in range(cfg.dataset_size)]
+    latents = cache_latents(output / LATENT_CACHE, vae, scenes, scaling, world.render)
 
     # Stage 3: text encoder + UNet learn to predict the noise, with caption dropout for CFG.
     noise_schedule = DDPMScheduler(**NOISE_SCHEDULE)
@@ -164,7 +164,8 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
         for step in bar:
             rng = step_rng(cfg.seed, "unet", step)
             index = torch.randint(0, len(scenes), (cfg.unet_batch,), generator=generator)
-            texts = ["" if rng.random() < cfg.caption_dropout else caption(scenes[i], rng, cfg.caption_detail) for i in index.tolist()]
+            texts = ["" if rng.random() < cfg.caption_dropout else world.caption(scenes[i], rng, cfg.caption_detail)
+                     for i in index.tolist()]
             ids = tokenizer(texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
             clean = latents[index]
             noise = torch.randn(clean.shape, generator=generator)
@@ -193,7 +194,7 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
     return export_model(output, output / "model", tokenizer)
 
 
-def cache_latents(path: Path, vae, scenes, scaling: float, batch: int = 256) -> torch.Tensor:
+def cache_latents(path: Path, vae, scenes, scaling: float, render: Callable, batch: int = 256) -> torch.Tensor:
     """Scaled latent means of every scene, read from `path` or computed once and saved there."""
     if path.exists():
         try:
@@ -234,8 +235,9 @@ def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None =
     for name in ("vocab.json", "merges.txt"):  # CLIP's own files, for tokenizers that do not read tokenizer.json
         shutil.copy2(run / "tokenizer" / name, staging / "tokenizer" / name)
     # What sdlab uses when a request leaves these to the model (plain diffusers ignores this file).
-    (staging / "sdlab.json").write_text(json.dumps({"defaults": MODEL_DEFAULTS, "trained_steps": meta["step"],
-                                                    "world": WORLD}, indent=2))
+    defaults = {"size": cfg.image_size, **MODEL_DEFAULTS}
+    (staging / "sdlab.json").write_text(json.dumps({"defaults": defaults, "trained_steps": meta["step"],
+                                                    "world": cfg.world}, indent=2))
     if destination.exists():
         shutil.rmtree(destination)
     staging.replace(destination)
