@@ -85,3 +85,22 @@ def test_the_recipe_option_picks_world_two(tmp_path):
     assert '"world": "shapes2"' in (tmp_path / "run" / "model" / "sdlab.json").read_text()
     bad = CliRunner().invoke(app, ["train-base", str(tmp_path / "x"), "--recipe", "shapes9"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --recipe:"), bad.output
+
+
+def test_eval_adherence_scores_a_world_two_model_per_kind_of_prompt(tmp_path):
+    """Mechanics on a seconds-trained model (its scores mean nothing): every kind and set is generated and judged."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+    from sdlab.training.base.config import TINY2
+
+    model = train_base(tmp_path / "run", TINY2, log=lambda m: None)
+    done = CliRunner().invoke(app, ["eval", "adherence", "--model", str(model), "--images", "1", "--steps", "1",
+                                    "--json"])
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.stdout)
+    assert [(r["kind"], r["set"]) for r in rows] == [(k, s) for k in ("single", "position", "two", "three")
+                                                    for s in ("trained", "held-out")]
+    assert all(r["images"] >= 12 and 0 <= r["full"] <= r["count"] + 1e-9 for r in rows)

@@ -67,3 +67,21 @@ def test_a_verdict_holds_only_for_exactly_what_was_asked():
     assert not verdict.matches("a red circle on a white background")  # one object too few
     assert not verdict.matches("a small red circle and a blue square on a white background")
     assert not verdict.matches("a red circle and a blue square on a black background")
+
+
+def test_adherence_prompts_keep_trained_and_held_out_apart():
+    from sdlab.eval.adherence2 import KINDS, prompts
+
+    for kind in KINDS:
+        for held_out in (False, True):
+            texts = prompts(kind, held_out)
+            assert len(set(texts)) == len(texts) >= 12
+            for text in texts:
+                wanted = parse(text).objects
+                assert len(wanted) == {"single": 1, "position": 1, "two": 2, "three": 3}[kind]
+                pairs = {(w.colour, w.shape) for w in wanted}
+                places = {(w.shape, w.position) for w in wanted if w.position}
+                if kind == "position":
+                    assert bool(places & HELD_OUT_PLACES) == held_out and not pairs & HELD_OUT_PAIRS
+                else:
+                    assert bool(pairs & HELD_OUT_PAIRS) == held_out and not places & HELD_OUT_PLACES

@@ -22,15 +22,23 @@ def adherence(
 ) -> None:
     """Judge generated images of every colour/shape/background prompt, on trained and held-out pairs.
 
+    A model of world 2 (sdlab-shapes 2) is scored per kind of prompt: single object, position, two and three
+    objects, each on trained and held-out combinations.
+
     Examples:\n
       sdlab eval adherence\n
       sdlab eval adherence --cfg 1 --cfg 3 --cfg 5 --cfg 7.5 --cfg 10 --cfg 15 --images 66
     """
+    from sdlab.engine.sources import model_world
     from sdlab.errors import UsageError
     from sdlab.eval.adherence import measure
+    from sdlab.world2 import WORLD as WORLD2
 
     if images < 1:
         raise UsageError("images", f"must be at least 1, got {images}")
+    if model_world(model) == WORLD2:
+        _adherence2(images, cfg, model, steps, sampler, seed, as_json)
+        return
     rows = []
     for guidance in cfg or [None]:
         for held_out in (False, True):
@@ -43,6 +51,25 @@ def adherence(
                            f"n={s['images']:<4} full {s['full']:6.1%}  colour {s['colour']:6.1%}  "
                            f"shape {s['shape']:6.1%}  background {s['background']:6.1%}  "
                            f"one object {s['single_object']:6.1%}  clipped px {s['clipped']:6.2%}")
+    if as_json:
+        c.print_json(rows)
+
+
+def _adherence2(images: int, cfg, model, steps, sampler, seed: int, as_json: bool) -> None:
+    from sdlab.eval.adherence2 import KINDS, measure2
+
+    rows = []
+    for guidance in cfg or [None]:
+        for kind in KINDS:
+            for held_out in (False, True):
+                score = measure2(c.engine(), kind, held_out, images, model, guidance, steps, sampler, seed)
+                rows.append({"cfg": guidance, "kind": kind, "set": "held-out" if held_out else "trained",
+                             **score.as_dict(), "misses": score.misses[:10]})
+                if not as_json:
+                    s = score.as_dict()
+                    typer.echo(f"cfg {guidance if guidance is not None else 'default':>7}  {kind:<8}  "
+                               f"{rows[-1]['set']:<8}  n={s['images']:<4} full {s['full']:6.1%}  "
+                               f"count {s['count']:6.1%}  background {s['background']:6.1%}")
     if as_json:
         c.print_json(rows)
 
