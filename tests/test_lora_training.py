@@ -285,3 +285,38 @@ def test_8bit_adam_without_bitsandbytes_is_a_clear_error(data, sd1_dir, tmp_path
             train_lora(request(data, sd1_dir, tmp_path / "b.safetensors", optimizer="adamw8bit"))
     else:
         pytest.skip("bitsandbytes is installed here")
+
+
+def test_prior_preservation_generates_class_images_once_and_weight_zero_changes_nothing(data, sd1_dir, tmp_path):
+    plain = tmp_path / "plain.safetensors"
+    train_lora(request(data, sd1_dir, plain, unet_lr=1e-2))
+    muted = tmp_path / "muted.safetensors"
+    train_lora(request(data, sd1_dir, muted, unet_lr=1e-2, class_prompt="a shape", class_images=3, prior_loss_weight=0.0))
+    assert_same(tensors(plain), tensors(muted), 0.0)  # a class loss weighted 0 leaves the weights exactly as they were
+    cached = sorted((tmp_path / "muted.training" / "class-images").glob("*/*.png"))
+    assert len(cached) == 3 and all(p.with_suffix(".txt").read_text() == "a shape" for p in cached)
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    weighted = tmp_path / "muted.safetensors"
+    result = train_lora(request(data, sd1_dir, weighted, unet_lr=1e-2, class_prompt="a shape", class_images=3,
+                                overwrite=True))
+    assert [p.stat().st_mtime_ns for p in cached] == stamps  # generated once, then read from the cache
+    changed = tensors(weighted)
+    assert max(float((changed[k] - tensors(plain)[k]).abs().max()) for k in changed if k.endswith("weight")) > 0
+    from safetensors import safe_open
+
+    with safe_open(str(result.output), "pt") as handle:
+        assert handle.metadata()["ss_num_reg_images"] == "3"
+
+
+def test_reg_data_is_used_as_given_and_bad_prior_options_are_refused(data, sd1_dir, tmp_path):
+    from sdlab.errors import UsageError
+
+    out = tmp_path / "reg.safetensors"
+    train_lora(request(data, sd1_dir, out, reg_data=str(data), class_prompt="a shape"))
+    assert not (tmp_path / "reg.training" / "class-images").exists()  # given images: nothing generated
+    for options, argument in ((dict(prior_loss_weight=0.5), "class-prompt"), (dict(class_images=5), "class-prompt"),
+                              (dict(reg_data=str(data), class_images=5, class_prompt="x"), "class-images"),
+                              (dict(class_prompt="x", prior_loss_weight=-1.0), "prior-loss-weight")):
+        with pytest.raises(UsageError) as info:
+            request(data, sd1_dir, tmp_path / "bad.safetensors", **options)
+        assert info.value.argument == argument, options

@@ -45,6 +45,10 @@ def train_lora(
     validate_every: Annotated[Optional[int], Opt(help="Compute the validation loss every N steps.")] = None,
     sample_every: Annotated[Optional[int], Opt(help="Write sample images every N steps.")] = None,
     sample_prompt: Annotated[Optional[list[str]], Opt("--sample-prompt", help="Prompt for sample images; repeat for several.")] = None,
+    class_prompt: Annotated[Optional[str], Opt(help="Prior preservation: the subject's class, e.g. 'a star'; each step also fits class images.")] = None,
+    reg_data: Annotated[Optional[str], Opt(help="Folder of class (regularization) images; default: generated from the base model and cached.")] = None,
+    prior_loss_weight: Annotated[Optional[float], Opt(help="Weight of the class images' loss (default 1).")] = None,
+    class_images: Annotated[Optional[int], Opt(help="Class images to generate when --reg-data is not given (default 50).")] = None,
     checkpoint_every: Annotated[Optional[int], Opt(help="Save the whole training state every N steps.")] = None,
     resume: Annotated[Optional[bool], Opt("--resume", help="Continue from the checkpoint next to the output.")] = None,
     output_format: Annotated[Optional[str], Opt("--format", help="kohya (default; A1111/ComfyUI) or diffusers.")] = None,
@@ -62,7 +66,8 @@ def train_lora(
       sdlab train-lora data/star --instance-prompt "a sks star" -o star.safetensors --rank 8 --steps 400\n
       sdlab train-lora data/ -o style.safetensors -m model.safetensors --resolution 512 --checkpoint-every 100\n
       sdlab train-lora data/ -o style.safetensors --resume       # after a crash: same weights as an unbroken run\n
-      sdlab train-lora data/ -o style.safetensors --num-processes 2
+      sdlab train-lora data/ -o style.safetensors --num-processes 2\n
+      sdlab train-lora data/star --instance-prompt "a sks star" -o star.safetensors --class-prompt "a star"
     """
     from sdlab.errors import UsageError
     from sdlab.requests.lora_training import build_lora_request
@@ -75,6 +80,8 @@ def train_lora(
                   cache_latents=cache_latents, cache_text_embeddings=cache_text_embeddings, min_snr_gamma=min_snr_gamma,
                   noise_offset=noise_offset, caption_dropout=caption_dropout, seed=seed, validation_data=validation_data,
                   validation_split=validation_split, validate_every=validate_every, sample_every=sample_every,
+                  class_prompt=class_prompt, reg_data=reg_data, prior_loss_weight=prior_loss_weight,
+                  class_images=class_images,
                   sample_prompts=tuple(sample_prompt) if sample_prompt else None, checkpoint_every=checkpoint_every,
                   resume=resume, output_format=output_format, comment=comment, overwrite=overwrite or None,
                   device=device, allow_pickle=allow_pickle or None)

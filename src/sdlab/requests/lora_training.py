@@ -77,6 +77,10 @@ class LoraTrainRequest(BaseModel):
     sample_every: int = Field(0, ge=0)
     sample_prompts: tuple[str, ...] = ()
     validate_every: int = Field(0, ge=0)
+    class_prompt: str | None = None  # prior preservation: the class the subject belongs to, e.g. "a star"
+    reg_data: str | None = None  # prior preservation: class (regularization) images; generated when not given
+    prior_loss_weight: float = Field(1.0, ge=0.0, le=100.0)
+    class_images: int = Field(50, ge=1, le=100_000)  # class images to generate from the base model when no reg_data
     output_format: OutputFormat = OutputFormat.kohya
     overwrite: bool = False
     device: str = "auto"
@@ -141,6 +145,11 @@ class LoraTrainRequest(BaseModel):
             raise ValueError("sample-prompt: --sample-every needs at least one --sample-prompt")
         if self.validate_every and not (self.validation_data or self.validation_split):
             raise ValueError("validate-every: needs --validation-data or --validation-split")
+        if not self.preserves_prior and self.model_fields_set & {"prior_loss_weight", "class_images"}:
+            raise ValueError("class-prompt: prior preservation (--prior-loss-weight, --class-images) needs "
+                             "--class-prompt (and optionally --reg-data)")
+        if self.reg_data is not None and "class_images" in self.model_fields_set:
+            raise ValueError("class-images: generated class images are for runs without --reg-data")
         if self.warmup_steps >= self.steps and self.warmup_steps:
             raise ValueError(f"warmup-steps: must be below --steps ({self.steps}), got {self.warmup_steps}")
         return self
@@ -149,6 +158,11 @@ class LoraTrainRequest(BaseModel):
     def lora_alpha(self) -> float:
         """alpha, defaulting to rank (an update scale of 1, as diffusers assumes)."""
         return float(self.alpha if self.alpha is not None else self.rank)
+
+    @property
+    def preserves_prior(self) -> bool:
+        """DreamBooth's prior preservation: every step also learns the class images, weighted by prior_loss_weight."""
+        return self.class_prompt is not None or self.reg_data is not None
 
     @property
     def caches_text(self) -> bool:

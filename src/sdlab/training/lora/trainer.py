@@ -6,7 +6,8 @@ noise, and minimise the MSE. Every random choice is a function of (seed, micro-b
 whole state (LoRA weights, optimizer, step) is one checkpoint, so `--resume` after a crash ends
 with the weights an uninterrupted run would have. With N processes (accelerate / torchrun) each
 takes a slice of the same global micro-batch and gradients are averaged: the same result as one
-process with the same effective batch.
+process with the same effective batch. With prior preservation, every micro-batch also fits as
+many class images (training/lora/prior.py), their loss weighted by --prior-loss-weight.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sdlab.training.lora.batches import Plan, draw, validation_draw
 from sdlab.training.lora.data import Example, bucket_for, buckets, scan
 from sdlab.training.lora.encoding import Encoder, sdxl_time_ids
 from sdlab.training.lora.export import training_metadata, write_lora
+from sdlab.training.lora.prior import PRIOR_SALT, class_examples, pick
 from sdlab.training.lora.runtime import Runtime, load_base, make_optimizer
 from sdlab.training.lora.samples import write_samples
 from sdlab.training.schedules import constant_lr, cosine_lr, min_snr_weights
@@ -104,6 +106,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
     plan = Plan(tuple(train), tuple(bucket_for(e.size, choices) for e in train), request.batch_size * rt.processes,
                 request.seed)
 
+    prior = class_examples(request, base, resolution, log) if request.preserves_prior else []  # before the LoRA exists
     components = {name: getattr(pipe, name) for name in ("unet", "text_encoder", "text_encoder_2")
                   if getattr(pipe, name, None) is not None}
     trainable, configs = network.attach(components, request, request.seed)
@@ -203,7 +206,21 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
             if request.min_snr_gamma:
                 per_sample = per_sample * min_snr_weights(noise_schedule.alphas_cumprod, timesteps,
                                                           request.min_snr_gamma, v_prediction)
-            loss = per_sample.mean() / request.gradient_accumulation
+            loss = per_sample.mean()
+            if prior:  # the class images of this micro-batch, with noise of their own
+                classes = pick(prior, request.seed, index, plan.size)[mine]
+                extra = draw(request.seed ^ PRIOR_SALT, index, plan.size, latent_shape,
+                             noise_schedule.config.num_train_timesteps)
+                class_steps = extra.timesteps[mine].to(rt.device)
+                with rt.accelerator.autocast():
+                    prior_loss = predict_loss(encoder.latents(classes, bucket, [False] * len(classes)),
+                                              (extra.noise[mine] + request.noise_offset * extra.offset[mine]).to(rt.device),
+                                              class_steps, [e.caption for e in classes], bucket)
+                if request.min_snr_gamma:
+                    prior_loss = prior_loss * min_snr_weights(noise_schedule.alphas_cumprod, class_steps,
+                                                              request.min_snr_gamma, v_prediction)
+                loss = loss + request.prior_loss_weight * prior_loss.mean()
+            loss = loss / request.gradient_accumulation
             rt.accelerator.backward(loss)
             step_loss += loss.detach()
         rt.average_gradients(params)
@@ -238,6 +255,8 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
         parts = {name: network.adapter_state(components[name], name) for name in trainable}
         meta = training_metadata(request, base.family, train, base.name, resolution, request.steps, started,
                                  rt.processes)
+        if prior:  # kohya's keys for regularization images
+            meta.update(ss_num_reg_images=str(len(prior)), ss_prior_loss_weight=str(request.prior_loss_weight))
         write_lora(output, parts, configs, request.lora_alpha, request.output_format, meta,
                    base.layers_per_block if sdxl else None, overwrite=request.overwrite or request.resume)
     rt.wait()
