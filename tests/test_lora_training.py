@@ -320,3 +320,19 @@ def test_reg_data_is_used_as_given_and_bad_prior_options_are_refused(data, sd1_d
         with pytest.raises(UsageError) as info:
             request(data, sd1_dir, tmp_path / "bad.safetensors", **options)
         assert info.value.argument == argument, options
+
+
+def test_the_models_own_lora_defaults_fill_what_the_request_leaves_unset(data, sd1_dir, tmp_path):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(sd1_dir, model)
+    (model / "sdlab.json").write_text(json.dumps({"lora": {"rank": 2, "steps": 3, "output": "/elsewhere.safetensors"}}))
+    fields = dict(data=str(data), model=str(model), resolution=32, batch_size=2, overwrite=True)
+    result = train_lora(build_lora_request(**fields, output=str(tmp_path / "card.safetensors")))
+    assert result.steps == 3 and result.output == tmp_path / "card.safetensors"  # paths are never the card's to set
+    downs = [v for k, v in tensors(result.output).items() if k.endswith("lora_down.weight")]
+    assert downs and all(v.shape[0] == 2 for v in downs)
+    mine = train_lora(build_lora_request(**fields, output=str(tmp_path / "mine.safetensors"), rank=4, steps=1))
+    assert mine.steps == 1 and all(v.shape[0] == 4 for k, v in tensors(mine.output).items() if k.endswith("lora_down.weight"))

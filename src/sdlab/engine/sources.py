@@ -85,21 +85,27 @@ def read_json_object(path: Path, argument: str = "model") -> dict:
     return data
 
 
+def model_card(model: str | None) -> dict:
+    """What a model folder's sdlab.json says of the model (defaults, world, LoRA training defaults), or {}."""
+    try:
+        source = resolve_source(model)
+    except ModelLoadError:
+        return {}
+    info = Path(source.location) / "sdlab.json"
+    if source.kind not in (SourceKind.embedded, SourceKind.folder) or not info.is_file():
+        return {}
+    try:
+        card = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
 def model_world(model: str | None) -> str | None:
     """The synthetic world a model draws, from its folder's sdlab.json ("shapes" for sdlab-shapes), else None.
 
     Judged metrics and the exercises' defaults apply to models of sdlab's world, whatever they are called."""
-    try:
-        source = resolve_source(model)
-    except ModelLoadError:
-        return None
-    info = Path(source.location) / "sdlab.json"
-    if source.kind not in (SourceKind.embedded, SourceKind.folder) or not info.is_file():
-        return None
-    try:
-        world = json.loads(info.read_text(encoding="utf-8")).get("world")
-    except (OSError, ValueError, AttributeError):
-        return None
+    world = model_card(model).get("world")
     return world if isinstance(world, str) else None
 
 

@@ -31,6 +31,7 @@ from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tens
 from sdlab.training.lora import network
 from sdlab.training.lora.batches import Plan, draw, validation_draw
 from sdlab.training.lora.data import Example, bucket_for, buckets, scan
+from sdlab.training.lora.defaults import with_model_defaults
 from sdlab.training.lora.encoding import Encoder, sdxl_time_ids
 from sdlab.training.lora.export import training_metadata, write_lora
 from sdlab.training.lora.prior import PRIOR_SALT, class_examples, pick
@@ -81,6 +82,7 @@ def train_lora(request: LoraTrainRequest, log: Callable[[str], None] = print,
 
     `progress(step, steps, loss)` is called after every step in place of the progress bar."""
     started = time.time()
+    request = with_model_defaults(request)  # the model's own LoRA settings (sdlab.json) for what is left unset
     output, work = Path(request.output), request.work_dir()
     rt = Runtime.start(request)
     ckpt = work / CHECKPOINT
