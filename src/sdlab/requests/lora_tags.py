@@ -58,4 +58,9 @@ def parse_tag(body: str) -> LoraTag:
 def split_tags(prompt: str) -> tuple[str, list[LoraTag]]:
     """The prompt without its tags (what the text encoder sees) and the tags; ValueError for a bad tag."""
     tags = [parse_tag(match.group(1)) for match in TAG.finditer(prompt)]
-    return re.sub(r" {2,}", " ", TAG.sub(" ", prompt)).strip(), tags
+    rest = TAG.sub(" ", prompt)
+    if "<lora:" in rest:  # an unclosed tag, or one with < or > inside: refused, not drawn as words
+        start = rest.index("<lora:")
+        raise ValueError(f"{rest[start:start + 40]!r} is not a whole tag; write <lora:NAME> or <lora:NAME:WEIGHT>, "
+                         "closed with '>' and without < or > inside")
+    return re.sub(r" {2,}", " ", rest).strip(), tags
