@@ -87,17 +87,32 @@ def _hull_area(ys: np.ndarray, xs: np.ndarray) -> float:
     return 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(hull, hull[1:] + hull[:1])))
 
 
+def background_of(pixels: np.ndarray) -> tuple[str, np.ndarray]:
+    """The background colour's name (the majority of a 2-pixel border) and its measured RGB."""
+    border = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3),
+                             pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])
+    votes = [_nearest(p, BACKGROUND_COLOURS) for p in border]
+    background = max(set(votes), key=votes.count)
+    return background, np.median(border[[v == background for v in votes]], axis=0)
+
+
+def object_colour(pixels: np.ndarray, region: np.ndarray) -> str:
+    """The palette colour of a region: the median of its core pixels (all four neighbours inside; edges are
+    blended with the background), or of all its pixels when it is too thin to have a core."""
+    core = region.copy()
+    core[1:] &= region[:-1]
+    core[:-1] &= region[1:]
+    core[:, 1:] &= region[:, :-1]
+    core[:, :-1] &= region[:, 1:]
+    return _nearest(np.median(pixels[core] if core.sum() >= 4 else pixels[region], axis=0), OBJECT_COLOURS)
+
+
 def judge(image: Image.Image) -> Verdict:
     """Background colour, object colour, shape, size and position of a world image."""
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX)
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
-    border = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3),
-                             pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])
-    votes = [_nearest(p, BACKGROUND_COLOURS) for p in border]
-    background = max(set(votes), key=votes.count)
-    bg_rgb = np.median(border[[v == background for v in votes]], axis=0)
-
+    background, bg_rgb = background_of(pixels)
     far = np.sqrt(((pixels - bg_rgb) ** 2).sum(axis=2)) > OBJECT_DISTANCE
     obj, sizes = _components(far)
     objects = sum(size >= MIN_OBJECT_PIXELS for size in sizes)
@@ -107,14 +122,7 @@ def judge(image: Image.Image) -> Verdict:
         return Verdict(background, None, None, None, None, 0.0, 0.0, stray, objects)
 
     ys, xs = np.nonzero(obj)
-    # Core pixels (all four neighbours inside) carry the true colour, edges are blended.
-    core = obj.copy()
-    core[1:] &= obj[:-1]
-    core[:-1] &= obj[1:]
-    core[:, 1:] &= obj[:, :-1]
-    core[:, :-1] &= obj[:, 1:]
-    colour_pixels = pixels[core] if core.sum() >= 4 else pixels[obj]
-    colour = _nearest(np.median(colour_pixels, axis=0), OBJECT_COLOURS)
+    colour = object_colour(pixels, obj)
 
     width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
     fill = area / float(width * height)

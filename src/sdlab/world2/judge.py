@@ -14,9 +14,9 @@ from itertools import permutations
 import numpy as np
 from PIL import Image
 
-from sdlab.world.judge import _hull_area, _nearest
+from sdlab.world.judge import _hull_area, background_of, object_colour
 from sdlab.world2.captions import Caption, Wanted, parse
-from sdlab.world2.palette import BACKGROUND_COLOURS, IMAGE_SIZE, OBJECT_COLOURS, SIZE_THRESHOLD
+from sdlab.world2.palette import IMAGE_SIZE, SIZE_THRESHOLD
 from sdlab.world2.scenes import position_of
 
 OBJECT_DISTANCE = 60.0  # RGB distance beyond which a pixel is not background
@@ -112,11 +112,7 @@ def judge(image: Image.Image) -> Verdict:
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX)
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
-    border = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3),
-                             pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])
-    votes = [_nearest(p, BACKGROUND_COLOURS) for p in border]
-    background = max(set(votes), key=votes.count)
-    bg_rgb = np.median(border[[v == background for v in votes]], axis=0)
+    background, bg_rgb = background_of(pixels)
     far = np.sqrt(((pixels - bg_rgb) ** 2).sum(axis=2)) > OBJECT_DISTANCE
     objects, stray = [], 0
     for region in _regions(far):
@@ -124,12 +120,7 @@ def judge(image: Image.Image) -> Verdict:
         if area < MIN_OBJECT_PIXELS:
             stray += area
             continue
-        core = region.copy()  # pixels whose four neighbours are inside carry the true colour
-        core[1:] &= region[:-1]
-        core[:-1] &= region[1:]
-        core[:, 1:] &= region[:, :-1]
-        core[:, :-1] &= region[:, 1:]
-        colour = _nearest(np.median(pixels[core] if core.sum() >= 4 else pixels[region], axis=0), OBJECT_COLOURS)
+        colour = object_colour(pixels, region)
         ys, xs = np.nonzero(region)
         half = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 2
         position = position_of((xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2)

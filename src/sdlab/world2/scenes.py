@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from sdlab.world.render import shape_polygon
 from sdlab.world2.palette import (
     BACKGROUND_COLOURS, BASE_SHAPES, HELD_OUT_PAIRS, HELD_OUT_PLACES, IMAGE_SIZE, OBJECT_COLOURS, POSITIONS,
     SIZE_THRESHOLD, SIZES,
@@ -96,17 +97,6 @@ def outline(shape: str, cx: float, cy: float, half: float) -> list[tuple[float, 
     """The vertices of `shape` centred at (cx, cy), `half` from the centre to its bounding box's edge."""
     if shape == "circle":
         return [(cx + half * math.cos(a), cy + half * math.sin(a)) for a in (k * math.pi / 64 for k in range(128))]
-    if shape == "square":
-        return [(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half), (cx - half, cy + half)]
-    if shape == "triangle":
-        return [(cx, cy - half), (cx + half, cy + half), (cx - half, cy + half)]
-    if shape == "star":
-        points = []
-        for k in range(10):
-            radius = half if k % 2 == 0 else 0.45 * half
-            angle = -math.pi / 2 + k * math.pi / 5
-            points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle) + 0.1 * half))
-        return points
     if shape == "cross":
         a = half / 3  # arms a third of the extent wide
         return [(cx - a, cy - half), (cx + a, cy - half), (cx + a, cy - a), (cx + half, cy - a), (cx + half, cy + a),
@@ -120,7 +110,7 @@ def outline(shape: str, cx: float, cy: float, half: float) -> list[tuple[float, 
             y = 13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t)
             points.append((cx + half * x / 16, cy - half * (y + 2.5) / 14.5))
         return points
-    raise ValueError(f"unknown shape {shape!r}")
+    return shape_polygon(shape, cx, cy, half)  # square, triangle and star are world 1's
 
 
 def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
