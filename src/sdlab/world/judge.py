@@ -107,13 +107,19 @@ def object_colour(pixels: np.ndarray, region: np.ndarray) -> str:
     return _nearest(np.median(pixels[core] if core.sum() >= 4 else pixels[region], axis=0), OBJECT_COLOURS)
 
 
-def judge(image: Image.Image) -> Verdict:
-    """Background colour, object colour, shape, size and position of a world image."""
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX)
+def foreground(image: Image.Image, size: int) -> tuple[np.ndarray, str, np.ndarray]:
+    """An image at the world's `size` as float RGB pixels, its background's name, and the mask of pixels far
+    from the background colour (where objects are)."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BOX)
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
     background, bg_rgb = background_of(pixels)
-    far = np.sqrt(((pixels - bg_rgb) ** 2).sum(axis=2)) > OBJECT_DISTANCE
+    return pixels, background, np.sqrt(((pixels - bg_rgb) ** 2).sum(axis=2)) > OBJECT_DISTANCE
+
+
+def judge(image: Image.Image) -> Verdict:
+    """Background colour, object colour, shape, size and position of a world image."""
+    pixels, background, far = foreground(image, IMAGE_SIZE)
     obj, sizes = _components(far)
     objects = sum(size >= MIN_OBJECT_PIXELS for size in sizes)
     stray = int(far.sum() - obj.sum())

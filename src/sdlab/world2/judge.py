@@ -14,12 +14,11 @@ from itertools import permutations
 import numpy as np
 from PIL import Image
 
-from sdlab.world.judge import _hull_area, background_of, object_colour
+from sdlab.world.judge import _hull_area, foreground, object_colour
 from sdlab.world2.captions import Caption, Wanted, parse
 from sdlab.world2.palette import IMAGE_SIZE, SIZE_THRESHOLD
 from sdlab.world2.scenes import position_of
 
-OBJECT_DISTANCE = 60.0  # RGB distance beyond which a pixel is not background
 MIN_OBJECT_PIXELS = 24  # fewest pixels (at 128x128) for a region to count as an object
 CONCAVE_SOLIDITY = 0.82  # below: a star or a cross
 CROSS_SYMMETRY = 0.67  # a concave shape this like itself turned a quarter (IoU) is a cross; a star is not
@@ -109,11 +108,7 @@ def _shape(region: np.ndarray) -> str:
 
 def judge(image: Image.Image) -> Verdict:
     """The background and every object of a world-2 image."""
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX)
-    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
-    background, bg_rgb = background_of(pixels)
-    far = np.sqrt(((pixels - bg_rgb) ** 2).sum(axis=2)) > OBJECT_DISTANCE
+    pixels, background, far = foreground(image, IMAGE_SIZE)
     objects, stray = [], 0
     for region in _regions(far):
         area = int(region.sum())
