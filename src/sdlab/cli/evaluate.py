@@ -95,3 +95,40 @@ def inpainting(
     score = measure_inpainting(c.engine(), cases, model, seed, only_masked=only_masked)
     typer.echo(f"inpainting ({'only masked' if only_masked else 'whole picture'}): {score.success}/{score.cases} = {score.rate():.1%} judged as asked; "
                f"largest change outside the mask {score.max_change_outside}/255")
+
+
+@app.command(cls=SdlabCommand)
+def vae(
+    scenes: Annotated[int, typer.Option(help="Scenes of the model's world to round-trip.")] = 200,
+    model: c.Model = None,
+    seed: Annotated[int, typer.Option(help="Seed of the scenes.")] = 0,
+    as_json: c.AsJson = False,
+) -> None:
+    """Judge how much of the model's synthetic world survives its VAE (the ceiling of every judged score).
+
+    Each scene is encoded and decoded; it counts when the judge reads the same objects and background.
+
+    Examples:\n
+      sdlab eval vae\n
+      sdlab eval vae --scenes 1000 --json
+    """
+    from sdlab.engine.sources import model_world
+    from sdlab.errors import UsageError
+    from sdlab.eval.vae import vae_fidelity
+    from sdlab.requests import build_request
+    from sdlab.training.base.worlds import WORLDS
+
+    if scenes < 1:
+        raise UsageError("scenes", f"must be at least 1, got {scenes}")
+    world = model_world(model)
+    if world not in WORLDS:
+        raise UsageError("model", "is not a model of one of sdlab's synthetic worlds (its sdlab.json names no "
+                         f"world); known worlds: {', '.join(WORLDS)}")
+    loaded = c.engine().load(build_request(prompt="", model=model))
+    score = vae_fidelity(loaded.pipe.vae, WORLDS[world], scenes, seed)
+    if as_json:
+        c.print_json({**score.as_dict(), "misses": score.misses})
+        return
+    typer.echo(f"{world}: {score.rate:.1%} of {scenes} scenes read the same after the VAE round trip")
+    for count, rate in score.as_dict()["by_objects"].items():
+        typer.echo(f"  {count} object{'s' if count != 1 else ''}: {rate:6.1%} of {score.scenes[count]}")

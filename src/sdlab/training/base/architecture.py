@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -13,11 +14,15 @@ NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
 
 def build_vae(cfg: BaseTrainConfig) -> AutoencoderKL:
     n = len(cfg.vae_channels)
-    return AutoencoderKL(
+    vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, sample_size=cfg.image_size,
         down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
         block_out_channels=cfg.vae_channels, layers_per_block=1, norm_num_groups=cfg.norm_groups,
     )
+    if cfg.vae_initial_logvar:  # quant_conv's outputs are (mean, log-variance), 4 channels each
+        with torch.no_grad():
+            vae.quant_conv.bias[vae.config.latent_channels:] += cfg.vae_initial_logvar
+    return vae
 
 
 def build_text_encoder(cfg: BaseTrainConfig, vocab_size: int, bos_id: int, eos_id: int) -> CLIPTextModel:

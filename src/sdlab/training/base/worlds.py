@@ -28,20 +28,31 @@ class TrainingWorld:
     vocabulary_scene: Callable[[random.Random], Any]  # what the tokenizer's merges are learnt from (every word)
     render: Callable[[Any], Image.Image]
     caption: Callable[[Any, random.Random, float], str]  # (scene, rng, detail): sizes and positions with p = detail
+    reading: Callable[[Image.Image], tuple]  # what the world's judge reads in an image, comparable between images
 
 
 def _every_scene2(rng: random.Random):
     return world2.sample_scene(rng, shapes=palette2.ALL_SHAPES, held_out_pairs=frozenset(), held_out_places=frozenset())
 
 
+def _reading1(image: Image.Image) -> tuple:
+    seen = world1.judge(image)
+    return seen.background, seen.colour, seen.shape, seen.objects
+
+
+def _reading2(image: Image.Image) -> tuple:
+    seen = world2.judge(image)
+    return seen.background, tuple(sorted((o.colour, o.shape, o.size, o.position) for o in seen.objects))
+
+
 SHAPES = TrainingWorld(
     world1.WORLD, palette1.IMAGE_SIZE, world1.sample_scene,
     lambda rng: world1.sample_scene(rng, shapes=palette1.ALL_SHAPES),
     lambda rng: world1.sample_scene(rng, shapes=palette1.ALL_SHAPES, exclude=frozenset()),
-    world1.render, world1.caption)
+    world1.render, world1.caption, _reading1)
 
 SHAPES2 = TrainingWorld(world2.WORLD, palette2.IMAGE_SIZE, world2.sample_scene, _every_scene2, _every_scene2,
-                        world2.render, world2.caption)
+                        world2.render, world2.caption, _reading2)
 
 WORLDS = {world.name: world for world in (SHAPES, SHAPES2)}
 
