@@ -24,6 +24,9 @@ TRIGGER = "sks star"
 TRAIN_COLOURS, TRAIN_BACKGROUNDS = ("red", "green", "purple"), ("white", "black")
 TEST_COLOURS, TEST_BACKGROUNDS = ("blue", "yellow", "orange"), ("gray", "pink")
 
+#: What the LoRA exercise trains world 1's subject with (its model card has no LoRA defaults).
+EXERCISE_LR, EXERCISE_BATCH = 3e-3, 8
+
 
 def write_subject_data(folder: Path, count: int = 15, seed: int = 0) -> Path:
     """`count` rendered stars with captions naming the trigger, colour and background (kohya layout: one folder)."""

@@ -1,8 +1,9 @@
 """The LoRA exercise: a rank x steps grid of trainings, each scored for identity and prompt fidelity.
 
-On the embedded model the subject is a star, a shape sdlab-shapes has never drawn, and the judge
-scores it (eval/subject.py): identity = a star is drawn; fidelity = a star of the asked colour on the
-asked background, for colours and backgrounds the training images never showed. On any other model
+On a model of sdlab's synthetic worlds the subject is a star, a shape the model has never drawn, and
+the world's judge scores it (eval/subject.py, eval/subject2.py): identity = a star is drawn; fidelity =
+a star of the asked colour on the asked background, for colours and backgrounds the training images
+never showed (in world 2 also beside an object the base knows). On any other model
 the subject is the user's folder, scored with CLIP as DreamBooth does (Ruiz et al. 2023): identity
 = CLIP-I, the cosine of generated images to the training images; fidelity = CLIP-T, the CLIP score
 of each image against its prompt with the class word in place of the trigger.
@@ -28,14 +29,18 @@ from sdlab.errors import UsageError
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, write_report
 from sdlab.eval.metrics import clip_image_similarity, clip_score
-from sdlab.eval.subject import TRIGGER, score_subject, write_subject_data
+from sdlab.eval import subject as subject1, subject2
 from sdlab.eval.sweep import Sweep, jsonable, load_cell, write_results
 from sdlab.outputs import check_folder
 from sdlab.requests import build_request
 from sdlab.requests.lora_training import UNET_TARGETS
 from sdlab.world import WORLD
+from sdlab.world2 import WORLD as WORLD2
 
 RANKS, STEPS = (4, 8), (150, 300, 600)
+#: The judged subject exercise of each synthetic world: write_subject_data, score_subject, TRIGGER, and the
+#: learning rate and batch it trains with (None: the model card's LoRA defaults, as `sdlab train-lora` uses).
+JUDGED_SUBJECTS = {WORLD: subject1, WORLD2: subject2}
 #: Test prompts for a user's subject; {subject} is the trigger (generation) or the class word (CLIP-T).
 TEMPLATES = ("a photo of {subject}", "{subject} on a beach", "{subject} in the snow", "a watercolour painting of {subject}",
              "{subject} in a city street at night", "a close-up of {subject} on a wooden table")
@@ -45,13 +50,13 @@ TEMPLATES = ("a photo of {subject}", "{subject} on a beach", "{subject} in the s
 class Plan:
     """What every cell of the grid shares; a finished cell is reused only under the same plan."""
 
-    scorer: str  # "judge" (the embedded model's star) or "clip" (your subject)
+    scorer: str  # "judge" (a shape the synthetic world's model never saw) or "clip" (your subject)
     data: str
     model: str | None
     trigger: str
     templates: tuple[str, ...]
-    lr: float
-    batch_size: int
+    lr: float | None  # None: the model card's default
+    batch_size: int | None
     targets: str
     train_text_encoder: bool
     per_prompt: int
@@ -73,17 +78,20 @@ def lora_exercise(engine: Engine, folder: Path, model: str | None = None, data: 
     ranks, steps = _grid(ranks, steps)
     if targets not in UNET_TARGETS:
         raise UsageError("targets", f"unknown target set {targets!r}; valid: {', '.join(UNET_TARGETS)}")
-    judged = model_world(model) == WORLD and data is None
+    world = model_world(model)
+    subjects = JUDGED_SUBJECTS.get(world) if data is None else None
+    judged = subjects is not None
     if not judged:
         _check_own_subject(data, trigger, templates, clip)
     check_folder(folder)
     for part in ("cells", "loras") if overwrite else ():
         if (folder / part).is_dir():
             shutil.rmtree(folder / part)
-    data = write_subject_data(folder / "data") if judged else data
-    plan = Plan("judge" if judged else "clip", str(data), model, TRIGGER if judged else trigger,
-                () if judged else tuple(templates or TEMPLATES), lr or (3e-3 if judged else 1e-4),
-                batch_size or (8 if judged else 1), targets, train_text_encoder, per_prompt, seed, resolution)
+    data = subjects.write_subject_data(folder / "data") if judged else data
+    plan = Plan("judge" if judged else "clip", str(data), model, subjects.TRIGGER if judged else trigger,
+                () if judged else tuple(templates or TEMPLATES), lr or (subjects.EXERCISE_LR if judged else 1e-4),
+                batch_size or (subjects.EXERCISE_BATCH if judged else 1), targets, train_text_encoder, per_prompt,
+                seed, resolution)
     references = None if judged else _training_images(Path(plan.data), plan.trigger)
     rows, started, total = [], time.time(), len(ranks) * len(steps)
     for rank in ranks:
@@ -93,7 +101,7 @@ def lora_exercise(engine: Engine, folder: Path, model: str | None = None, data: 
             record = load_cell(cell, fields)
             if record is None:
                 lora = _train(plan, folder / "loras" / f"rank{rank}.safetensors", rank, count, cell)
-                metrics = _judge(engine, lora, plan, cell) if judged else _clip(engine, lora, plan, cell, clip, references)
+                metrics = _judge(engine, subjects, lora, plan, cell) if judged else _clip(engine, lora, plan, cell, clip, references)
                 record = {"fields": jsonable(fields), "metrics": metrics,
                           "images": sorted(p.name for p in cell.glob("*.png"))}
                 write_bytes(cell / "cell.json", json.dumps(record, indent=2).encode(), overwrite=True)
@@ -150,22 +158,23 @@ def _train(plan: Plan, live: Path, rank: int, count: int, cell: Path) -> Path:
 
     checkpoint = live.with_name(live.stem + ".training") / CHECKPOINT
     resume = checkpoint.is_file() and read_meta(checkpoint).get("step", count + 1) <= count
+    chosen = {k: v for k, v in dict(batch_size=plan.batch_size, resolution=plan.resolution, unet_lr=plan.lr,
+                                    text_encoder_lr=plan.lr and plan.lr / 2).items() if v is not None}
     request = build_lora_request(
         data=plan.data, output=str(live), model=plan.model, instance_prompt=None if plan.judged else plan.trigger,
-        rank=rank, steps=count, batch_size=plan.batch_size, resolution=plan.resolution, unet_lr=plan.lr,
-        text_encoder_lr=plan.lr / 2, train_text_encoder=plan.train_text_encoder, unet_targets=plan.targets,
-        seed=plan.seed, overwrite=True, resume=resume)
+        rank=rank, steps=count, train_text_encoder=plan.train_text_encoder, unet_targets=plan.targets,
+        seed=plan.seed, overwrite=True, resume=resume, **chosen)
     train_lora(request, log=lambda _: None, progress=lambda *_: None)  # the exercise reports per cell
     kept = cell / "lora.safetensors"
     write_bytes(kept, live.read_bytes(), overwrite=True)
     return kept
 
 
-def _judge(engine: Engine, lora: Path, plan: Plan, cell: Path) -> dict[str, float]:
+def _judge(engine: Engine, subjects, lora: Path, plan: Plan, cell: Path) -> dict[str, float]:
     """Unseen colours/backgrounds at weight 1 (images kept), trained ones, and weight 0 (the LoRA off)."""
-    unseen = score_subject(engine, lora, 1.0, plan.per_prompt, samples=cell)
-    seen = score_subject(engine, lora, 1.0, plan.per_prompt, seen=True)
-    off = score_subject(engine, lora, 0.0, plan.per_prompt)
+    unseen = subjects.score_subject(engine, lora, 1.0, plan.per_prompt, model=plan.model, samples=cell)
+    seen = subjects.score_subject(engine, lora, 1.0, plan.per_prompt, model=plan.model, seen=True)
+    off = subjects.score_subject(engine, lora, 0.0, plan.per_prompt, model=plan.model)
     return {"identity": unseen.identity, "fidelity": unseen.fidelity, "identity_seen": seen.identity,
             "identity_off": off.identity}
 
