@@ -32,12 +32,10 @@ def demo(
     correct = sum(r.correct for r in rows)
     if as_json:
         c.print_json({"grid": str(path), "correct": correct, "total": len(rows),
-                      "rows": [{"prompt": r.prompt, "expected": r.expected, "judge": r.seen,
-                                "held_out": r.held_out, "correct": r.correct} for r in rows]})
+                      "rows": [{"prompt": r.prompt, "judge": r.seen, "held_out": r.held_out, "correct": r.correct}
+                               for r in rows]})
         return
     for r in rows:
         mark = "ok  " if r.correct else "MISS"
-        objects = f", {r.verdict.objects} objects" if r.verdict.objects != 1 else ""
-        typer.echo(f"{mark} {r.prompt:<62} judge: {' '.join(str(s) for s in r.seen)}{objects}"
-                   f"{'  (held-out pair)' if r.held_out else ''}")
+        typer.echo(f"{mark} {r.prompt}\n       judge: {r.seen}{'  (held out)' if r.held_out else ''}")
     typer.echo(f"{correct}/{len(rows)} judged correct; grid: {path}")

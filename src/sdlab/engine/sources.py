@@ -13,7 +13,11 @@ from pathlib import Path
 from sdlab.engine.formats import FileFormat, detect_format, safetensors_header
 from sdlab.errors import ModelLoadError, SdlabError
 
-EMBEDDED_NAME = "sdlab-shapes"
+#: The models shipped in the package, the default first.
+EMBEDDED_MODELS: tuple[str, ...] = ("sdlab-shapes",)
+EMBEDDED_NAME = EMBEDDED_MODELS[0]
+#: What else names the default embedded model (and None, an absent --model).
+DEFAULT_MODEL_WORDS = ("", "embedded", "default")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -37,9 +41,17 @@ class ModelSource:
     name: str
 
 
-def embedded_path() -> Path:
-    """The folder of the embedded sdlab-shapes model inside the installed package."""
-    return Path(str(resources.files("sdlab") / "models" / EMBEDDED_NAME))
+def embedded_path(name: str = EMBEDDED_NAME) -> Path:
+    """The folder of an embedded model (default: the default one) inside the installed package."""
+    return Path(str(resources.files("sdlab") / "models" / name))
+
+
+def embedded_name(model: str | None) -> str | None:
+    """The embedded model `model` names (None, "", "embedded", "default": the default one), else None."""
+    word = "" if model is None else model.strip().lower()
+    if word in DEFAULT_MODEL_WORDS:
+        return EMBEDDED_NAME
+    return word if word in EMBEDDED_MODELS else None
 
 
 def models_dir() -> Path:
@@ -49,12 +61,13 @@ def models_dir() -> Path:
 
 def resolve_source(model: str | None) -> ModelSource:
     """Turn the user's --model value into a source, checking that it exists."""
-    if model is None or model.strip().lower() in ("", EMBEDDED_NAME, "embedded", "default"):
-        path = embedded_path()
+    name = embedded_name(model)
+    if name is not None:
+        path = embedded_path(name)
         if not (path / "model_index.json").is_file():
-            raise ModelLoadError(f"the embedded model {EMBEDDED_NAME} is not installed at {path}; reinstall sdlab "
+            raise ModelLoadError(f"the embedded model {name} is not installed at {path}; reinstall sdlab "
                                  "or pass --model PATH")
-        return ModelSource(SourceKind.embedded, str(path), EMBEDDED_NAME)
+        return ModelSource(SourceKind.embedded, str(path), name)
     path = Path(model).expanduser()
     if not path.exists() and not path.is_absolute() and (models_dir() / model).exists():
         path = models_dir() / model
@@ -163,12 +176,13 @@ class ModelEntry:
 
 
 def list_models(folder: Path | None = None) -> list[ModelEntry]:
-    """The embedded model and the models in `folder` (default `models_dir()`); entries that are no model are
+    """The embedded models and the models in `folder` (default `models_dir()`); entries that are no model are
     skipped, broken ones listed with the reason."""
     rows = []
-    if (embedded_path() / "model_index.json").is_file():
-        family, _ = folder_family(embedded_path())
-        rows.append(ModelEntry(EMBEDDED_NAME, "embedded", family.value, str(embedded_path())))
+    for name in EMBEDDED_MODELS:
+        if (embedded_path(name) / "model_index.json").is_file():
+            family, _ = folder_family(embedded_path(name))
+            rows.append(ModelEntry(name, "embedded", family.value, str(embedded_path(name))))
     folder = folder if folder is not None else models_dir()
     try:
         entries = sorted(folder.iterdir()) if folder.is_dir() else []

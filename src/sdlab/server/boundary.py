@@ -23,7 +23,7 @@ from sdlab.engine.engine import check_without_model
 from sdlab.engine.images import open_image
 from sdlab.eval.axes import parse_axis
 from sdlab.eval.sweep import plan_cells
-from sdlab.engine.sources import EMBEDDED_NAME
+from sdlab.engine.sources import EMBEDDED_NAME, embedded_name
 from sdlab.errors import UsageError
 from sdlab.jobs.sweeps import sweep_axes
 from sdlab.requests import GenerationRequest, build_request
@@ -72,8 +72,9 @@ def encode_image(image: Image.Image) -> str:
 
 def model_path(name: str | None, config: ServerConfig) -> str | None:
     """The model a client names: the embedded one, a name in the models folder, or (if allowed) a hub id."""
-    if name is None or name.strip().lower() in ("", EMBEDDED_NAME, "embedded", "default"):
-        return None
+    embedded = embedded_name(name)
+    if embedded is not None:
+        return None if embedded == EMBEDDED_NAME else embedded
     if config.allow_hub and _HUB_ID.match(name) and ".." not in name:
         return name
     if not _NAME.match(name) or name in (".", ".."):
