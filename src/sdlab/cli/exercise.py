@@ -58,7 +58,7 @@ def guidance(
 def strength(
     output: Output = None, model: c.Model = None,
     image: Annotated[Optional[Path], typer.Option("--image", "-i", help="Input image (default: a rendered blue square on pink).")] = None,
-    prompt: Annotated[Optional[str], typer.Option(help="Prompt (default: 'a blue square on a pink background', what the default input shows).")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="Prompt (default on sdlab's models: what the default input shows, 'a blue square on a pink background').")] = None,
     images: Annotated[int, typer.Option(help="Images per cell.")] = 4,
     seed: Annotated[int, typer.Option(help="Seed shared by every cell.")] = 7,
     clip_model: ClipModel = None, overwrite: c.Overwrite = False,
@@ -69,14 +69,9 @@ def strength(
       sdlab exercise strength\n
       sdlab exercise strength --model ./sd15 --image photo.png --prompt "an oil painting of a harbour"
     """
-    from sdlab.engine.sources import model_world
-    from sdlab.errors import UsageError
     from sdlab.eval.exercises import strength_exercise
-    from sdlab.world import WORLD
 
     _check_images(images)
-    if model_world(model) != WORLD and image is None:
-        raise UsageError("image", "give an input image for a model other than the embedded one")
     clip = c.clip_model(clip_model)
     _finish(strength_exercise(c.engine(), _folder(output, "strength"), image, prompt, model, images,
                               seed, clip=clip, progress=_report, overwrite=overwrite))

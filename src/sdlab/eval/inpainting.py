@@ -10,9 +10,8 @@ from PIL import Image
 
 from sdlab.engine.engine import Engine
 from sdlab.requests import build_request
-from sdlab.world.judge import judge
-from sdlab.world.palette import BASE_SHAPES, OBJECT_COLOURS
-from sdlab.world.render import Scene, render
+from sdlab.errors import UsageError
+from sdlab.eval.worlds import judged_world
 
 
 @dataclass
@@ -27,27 +26,26 @@ class InpaintScore:
 
 def measure_inpainting(engine: Engine, cases: int, model: str | None = None, seed: int = 2000, blur: int = 2,
                        only_masked: bool = False, padding: int = 8) -> InpaintScore:
-    """Each case: a rendered object, a mask over it, a prompt for another colour and shape on the same background."""
+    """Each case (the model's world draws it): a rendered scene, a box over one object, a prompt for another object there."""
+    world = judged_world(model)
+    if world is None:
+        raise UsageError("model", "inpainting is judged on a model of sdlab's synthetic worlds (its sdlab.json names "
+                         "the world); this model names none")
     rng = random.Random(seed)
     score = InpaintScore()
     for index in range(cases):
-        background = rng.choice(["white", "black", "gray", "pink"])
-        old = Scene(rng.choice(BASE_SHAPES), rng.choice(list(OBJECT_COLOURS)), background,
-                    rng.uniform(22, 42), rng.uniform(22, 42), rng.uniform(9, 13))
-        colour = rng.choice([c for c in OBJECT_COLOURS if c != old.colour])
-        shape = rng.choice([s for s in BASE_SHAPES if s != old.shape])
-        source = render(old)
-        box = tuple(int(v) for v in (old.cx - old.half - 6, old.cy - old.half - 6, old.cx + old.half + 6, old.cy + old.half + 6))
+        case = world.inpaint_case(rng)
+        source, box = case.source, case.box
         mask = Image.new("L", source.size, 0)
         mask.paste(255, box)
         result = engine.generate(build_request(task="inpaint", image=source, mask=mask, model=model, seed=seed + index,
                                                mask_blur=blur, inpaint_only_masked=only_masked, inpaint_padding=padding,
-                                               prompt=f"a {colour} {shape} on a {background} background"))
+                                               prompt=case.prompt))
         image = result.images[0].image
         outside = np.ones(source.size[::-1], bool)
         outside[max(0, box[1] - 2 * blur - 1):box[3] + 2 * blur + 1, max(0, box[0] - 2 * blur - 1):box[2] + 2 * blur + 1] = False
         change = np.abs(np.asarray(image, dtype=int) - np.asarray(source, dtype=int))[outside]
         score.cases += 1
-        score.success += judge(image).matches(colour, shape, background)
+        score.success += case.check(image)
         score.max_change_outside = max(score.max_change_outside, int(change.max()) if change.size else 0)
     return score

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import random
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -29,17 +28,12 @@ from sdlab.eval.axes import PARAMETERS, Axis, apply
 from sdlab.outputs import check_folder
 from sdlab.eval.metrics import clip_score, clipped_fraction, diversity, layout_iou, psnr, rms_distance, ssim
 from sdlab.requests import build_request
-from sdlab.engine.sources import model_world
-from sdlab.world import WORLD
-from sdlab.world.judge import judge
-from sdlab.world.palette import ALL_SHAPES, BACKGROUND_COLOURS, OBJECT_COLOURS
+from sdlab.eval.worlds import JudgedWorld, judged_world
 
 DEFAULT_MAX_CELLS = 100
 #: Axes that walk from one point to another: their cells also measure `change`, the RMS distance of
 #: each image to the same image at the row's first X value.
 WALKS = ("variation-strength", "blend")
-_WORLD_PROMPT = re.compile(rf"\b({'|'.join(OBJECT_COLOURS)})\b.*\b({'|'.join(ALL_SHAPES)})\b.*"
-                           rf"\bon an? ({'|'.join(BACKGROUND_COLOURS)}) background\b")
 
 
 @dataclass
@@ -51,9 +45,9 @@ class Sweep:
     folder: Path | None = None
 
 
-def cell_metrics(fields: dict, images: list[Image.Image], clip=None, judged: bool = False) -> dict[str, float]:
+def cell_metrics(fields: dict, images: list[Image.Image], clip=None, world: JudgedWorld | None = None) -> dict[str, float]:
     """What can be measured for a cell: artefacts and diversity always; faithfulness with an input image;
-    judged adherence to the prompt (and to a blend prompt) when the model draws sdlab's world (`judged`);
+    judged adherence to the prompt (and to a blend prompt) when the model draws one of sdlab's worlds (`world`);
     CLIP score with a CLIP model."""
     metrics = {"clipped": sum(clipped_fraction(im) for im in images) / len(images)}
     if len(images) > 1:
@@ -63,15 +57,13 @@ def cell_metrics(fields: dict, images: list[Image.Image], clip=None, judged: boo
         resized = [im.resize(source.size) if im.size != source.size else im for im in images]
         metrics["psnr"] = sum(min(psnr(source, im), 100.0) for im in resized) / len(images)
         metrics["ssim"] = sum(ssim(source, im) for im in resized) / len(images)
-        if judged:  # the world's plain backgrounds make the object's outline measurable
+        if world is not None:  # the world's plain backgrounds make the object's outline measurable
             metrics["layout_iou"] = sum(layout_iou(source, im) for im in resized) / len(images)
-    if judged:  # the judge knows sdlab's world
-        verdicts = None
+    if world is not None:  # the world's judge reads prompts of its own grammar
         for key, metric in (("prompt", "adherence"), ("blend_prompt", "adherence_blend")):
-            wanted = _WORLD_PROMPT.search(fields.get(key) or "")
-            if wanted is not None:
-                verdicts = verdicts or [judge(im) for im in images]
-                metrics[metric] = sum(v.matches(*wanted.groups()) for v in verdicts) / len(images)
+            check = world.prompt_check(fields.get(key) or "")
+            if check is not None:
+                metrics[metric] = sum(map(check, images)) / len(images)
     if clip is not None:
         scores = clip_score(images, [fields.get("prompt", "")] * len(images), clip)
         metrics["clip_score"] = sum(scores) / len(scores)
@@ -98,7 +90,7 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
     total = len(cells)
     if overwrite and (folder / "cells").is_dir():
         shutil.rmtree(folder / "cells")
-    judged = model_world(base.get("model")) == WORLD
+    world = judged_world(base.get("model"))
     started, done = time.time(), 0
     row_starts: dict[int, list[Image.Image]] = {}  # a walk's first images per row, for `change`
     for iy, ix, y_value, x_value, fields, request in cells:
@@ -110,7 +102,7 @@ def run_sweep(engine: Engine, base: dict, x: Axis, y: Axis | None, folder: Path,
             for index, item in enumerate(result.images):
                 names.append(item.save(cell_dir / f"{index:02d}-{item.seed}.png", overwrite=True).name)
             images = [i.image for i in result.images]
-            metrics = cell_metrics(fields, images, clip, judged)
+            metrics = cell_metrics(fields, images, clip, world)
             if x.name in WALKS:
                 firsts = images if ix == 0 else row_starts.get(iy) or _cell_images(folder / "cells" / f"y{iy:02d}-x00")
                 row_starts[iy] = firsts

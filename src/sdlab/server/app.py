@@ -33,8 +33,9 @@ from sdlab.engine.images import read_parameters
 from sdlab.engine.lora_info import list_loras
 from sdlab.errors import SdlabError, UsageError
 from sdlab.eval.axes import PARAMETERS
-from sdlab.eval.exercises.guidance import GUIDANCE, WORLD_PROMPT
-from sdlab.eval.exercises.strength import STRENGTH, STRENGTH_PROMPT
+from sdlab.eval.exercises.guidance import GUIDANCE
+from sdlab.eval.exercises.strength import STRENGTH
+from sdlab.eval.worlds import judged_world
 from sdlab.jobs import Job, JobQueue
 from sdlab.requests.infotext import request_fields
 from sdlab.server.a1111 import ServedModel, a1111_router
@@ -115,11 +116,12 @@ def create_app(config: ServerConfig, jobs: JobQueue) -> FastAPI:
     @app.get(f"{PREFIX}/sweeps/axes")
     def sweep_choices() -> dict:
         """What a sweep may vary (NAME, title) and the exercises as presets: the values `sdlab exercise` uses."""
+        world = judged_world(None)  # the default model's; the page sends its prompts to that model
         return {"axes": [{"name": name, "title": title} for name, (_field, _kind, title) in PARAMETERS.items()],
                 "presets": {
-                    "guidance": {"x": "cfg=" + ",".join(f"{v:g}" for v in GUIDANCE), "prompt": WORLD_PROMPT,
+                    "guidance": {"x": "cfg=" + ",".join(f"{v:g}" for v in GUIDANCE), "prompt": world.guidance_prompt,
                                  "needs_image": False},
-                    "strength": {"x": "strength=" + ",".join(f"{v:g}" for v in STRENGTH), "prompt": STRENGTH_PROMPT,
+                    "strength": {"x": "strength=" + ",".join(f"{v:g}" for v in STRENGTH), "prompt": world.strength_prompt,
                                  "needs_image": True}}}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/files/{{name}}")

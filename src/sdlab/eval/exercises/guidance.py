@@ -5,24 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdlab.engine.engine import Engine
-from sdlab.engine.sources import model_world
+from sdlab.errors import UsageError
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, summarise, write_report
 from sdlab.eval.sweep import run_sweep
-from sdlab.world import WORLD
+from sdlab.eval.worlds import judged_world
 
 GUIDANCE = (1.0, 3.0, 5.0, 7.5, 10.0, 15.0)
-WORLD_PROMPT = "a red circle on a white background"
-#: Prompt S/R variants of WORLD_PROMPT, so the embedded model's numbers do not rest on one prompt.
-WORLD_VARIANTS = ("red circle", "blue square", "green triangle", "purple square")
 
 
 def guidance_exercise(engine: Engine, folder: Path, model: str | None = None, prompt: str | None = None,
                       images: int = 8, seed: int = 7, values=GUIDANCE, clip=None, progress=None,
                       overwrite: bool = False) -> Exercise:
     """Sweep the guidance scale; name where artefacts (clipped pixels) rise and where adherence peaks."""
-    base = {"prompt": prompt or WORLD_PROMPT, "model": model, "seed": seed, "batch_size": images}
-    y = Axis("prompt", WORLD_VARIANTS) if model_world(model) == WORLD and prompt is None else None
+    world = judged_world(model)
+    if world is None and prompt is None:
+        raise UsageError("prompt", "give a prompt for a model other than sdlab's own (they have default prompts)")
+    base = {"prompt": prompt or world.guidance_prompt, "model": model, "seed": seed, "batch_size": images}
+    # On a model of sdlab's worlds, prompt S/R variants too, so the numbers do not rest on one prompt.
+    y = Axis("prompt", world.guidance_variants) if world is not None and prompt is None else None
     sweep = run_sweep(engine, {k: v for k, v in base.items() if v is not None}, Axis("cfg", tuple(values)), y,
                       folder, clip=clip, progress=progress, overwrite=overwrite)
     table = summarise(sweep)

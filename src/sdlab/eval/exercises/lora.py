@@ -24,23 +24,17 @@ from typing import Callable
 from sdlab.atomic import write_bytes
 from sdlab.engine.engine import Engine
 from sdlab.engine.images import open_image
-from sdlab.engine.sources import model_world
 from sdlab.errors import UsageError
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, write_report
 from sdlab.eval.metrics import clip_image_similarity, clip_score
-from sdlab.eval import subject as subject1, subject2
 from sdlab.eval.sweep import Sweep, jsonable, load_cell, write_results
 from sdlab.outputs import check_folder
 from sdlab.requests import build_request
 from sdlab.requests.lora_training import UNET_TARGETS
-from sdlab.world import WORLD
-from sdlab.world2 import WORLD as WORLD2
+from sdlab.eval.worlds import judged_world
 
 RANKS, STEPS = (4, 8), (150, 300, 600)
-#: The judged subject exercise of each synthetic world: write_subject_data, score_subject, TRIGGER, and the
-#: learning rate and batch it trains with (None: the model card's LoRA defaults, as `sdlab train-lora` uses).
-JUDGED_SUBJECTS = {WORLD: subject1, WORLD2: subject2}
 #: Test prompts for a user's subject; {subject} is the trigger (generation) or the class word (CLIP-T).
 TEMPLATES = ("a photo of {subject}", "{subject} on a beach", "{subject} in the snow", "a watercolour painting of {subject}",
              "{subject} in a city street at night", "a close-up of {subject} on a wooden table")
@@ -78,8 +72,8 @@ def lora_exercise(engine: Engine, folder: Path, model: str | None = None, data: 
     ranks, steps = _grid(ranks, steps)
     if targets not in UNET_TARGETS:
         raise UsageError("targets", f"unknown target set {targets!r}; valid: {', '.join(UNET_TARGETS)}")
-    world = model_world(model)
-    subjects = JUDGED_SUBJECTS.get(world) if data is None else None
+    world = judged_world(model) if data is None else None
+    subjects = world.subjects if world is not None else None
     judged = subjects is not None
     if not judged:
         _check_own_subject(data, trigger, templates, clip)

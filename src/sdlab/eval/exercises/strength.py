@@ -9,10 +9,10 @@ from sdlab.outputs import check_folder, save_png
 from sdlab.eval.axes import Axis
 from sdlab.eval.exercises.report import Exercise, summarise, write_report
 from sdlab.eval.sweep import run_sweep
-from sdlab.world.render import Scene, render
+from sdlab.errors import UsageError
+from sdlab.eval.worlds import judged_world
 
 STRENGTH = (0.2, 0.4, 0.6, 0.8, 1.0)
-STRENGTH_PROMPT = "a blue square on a pink background"  # what the default input shows; --prompt asks for changes
 
 
 def strength_exercise(engine: Engine, folder: Path, image: Path | None = None, prompt: str | None = None,
@@ -21,11 +21,15 @@ def strength_exercise(engine: Engine, folder: Path, image: Path | None = None, p
     """Sweep img2img strength from an input; name the strongest setting that keeps the composition
     (the object's outline on the embedded model's world, SSIM elsewhere) and where the prompt takes over."""
     check_folder(folder)
-    if image is None:
+    world = judged_world(model)
+    if world is None and image is None:
+        raise UsageError("image", "give an input image for a model other than sdlab's own")
+    if world is None and prompt is None:
+        raise UsageError("prompt", "give a prompt for a model other than sdlab's own (they have default prompts)")
+    if image is None:  # the world's default input; its prompt describes it, --prompt asks for changes
         image = folder / "input.png"
-        buffer = render(Scene("square", "blue", "pink", 30, 34, 14))
-        save_png(buffer, image, overwrite=True)
-    base = {"prompt": prompt or STRENGTH_PROMPT, "model": model, "seed": seed, "batch_size": images,
+        save_png(world.strength_input(), image, overwrite=True)
+    base = {"prompt": prompt or world.strength_prompt, "model": model, "seed": seed, "batch_size": images,
             "task": "img2img", "image": str(image)}
     sweep = run_sweep(engine, {k: v for k, v in base.items() if v is not None}, Axis("strength", tuple(values)), None,
                       folder, clip=clip, progress=progress, overwrite=overwrite)
