@@ -2,10 +2,12 @@
 
     python bench/embedded_speed.py
 
-1. one 64x64 image, 20 steps, guidance 5, DPM++ 2M, warm: sdlab engine vs plain diffusers;
+1. one image at the model's default settings (its own size, 20 steps, guidance 5, DPM++ 2M), warm: sdlab
+   engine vs plain diffusers;
 2. per-image time in batches of 16, same settings: sdlab vs plain diffusers;
-3. `sdlab generate` end to end in a fresh process (import, load, one image, save), cold.
-Runs are interleaved; medians are printed with the sdlab/diffusers ratio.
+3. the default embedded model against every other embedded model (one image each, warm, sdlab engine);
+4. `sdlab generate` end to end in a fresh process (import, load, one image, save), cold.
+Runs are interleaved; medians are printed with their ratios.
 """
 
 from __future__ import annotations
@@ -42,19 +44,21 @@ def main() -> int:
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
     from sdlab.engine.engine import Engine
-    from sdlab.engine.sources import embedded_path
+    from sdlab.engine.sources import EMBEDDED_MODELS, EMBEDDED_NAME, embedded_path, model_card
     from sdlab.requests import build_request
 
     engine = Engine()
     bare = StableDiffusionPipeline.from_pretrained(embedded_path())
     bare.scheduler = DPMSolverMultistepScheduler.from_config(bare.scheduler.config)
     bare.set_progress_bar_config(disable=True)
+    size = model_card(None)["defaults"]["size"]
+    print(f"model {EMBEDDED_NAME}, {size}x{size}")
 
     def sdlab_call(batch):
         return lambda: engine.generate(build_request(prompt=PROMPT, seed=1, batch_size=batch))
 
     def bare_call(batch):
-        return lambda: bare(PROMPT, negative_prompt="", height=64, width=64, num_inference_steps=20, guidance_scale=5,
+        return lambda: bare(PROMPT, negative_prompt="", height=size, width=size, num_inference_steps=20, guidance_scale=5,
                             num_images_per_prompt=batch,
                             generator=[torch.Generator().manual_seed(1 + i) for i in range(batch)])
 
@@ -67,6 +71,17 @@ def main() -> int:
           f"ratio {one['sdlab'] / one['diffusers']:.3f}")
     print(f"batch 16, per image: sdlab {sixteen['sdlab'] / 16:.3f} s   diffusers {sixteen['diffusers'] / 16:.3f} s   "
           f"ratio {sixteen['sdlab'] / sixteen['diffusers']:.3f}")
+
+    others = [name for name in EMBEDDED_MODELS[1:] if (embedded_path(name) / "model_index.json").is_file()]
+    if others:
+        calls = {name: (lambda name=name: engine.generate(build_request(prompt=PROMPT, seed=1, model=name)))
+                 for name in (EMBEDDED_NAME, *others)}
+        for call in calls.values():
+            call()
+        warm = interleaved(calls, repeats=15)
+        for name in others:
+            print(f"one image, warm: {EMBEDDED_NAME} {warm[EMBEDDED_NAME]:.3f} s   {name} {warm[name]:.3f} s   "
+                  f"ratio {warm[EMBEDDED_NAME] / warm[name]:.3f}")
 
     cold = []
     with tempfile.TemporaryDirectory() as folder:

@@ -109,5 +109,10 @@ TINY2 = BaseTrainConfig(
     unet_steps=6, unet_batch=4, dataset_size=16, norm_groups=8, checkpoint_every=3,
 )
 
+#: LoRA training settings a world's model carries in its sdlab.json ("lora"), chosen by measurement on the trained
+#: model (see its model card); `sdlab train-lora` fills what a request leaves unset from them. Not part of
+#: BaseTrainConfig: they do not shape the base weights, and changing them needs no retraining (re-export).
+LORA_DEFAULTS: dict[str, dict] = {}
+
 #: Recipe name -> (its configuration, its seconds-long smoke configuration), for `sdlab train-base --recipe`.
 RECIPES = {"shapes": (BaseTrainConfig(), TINY), "shapes2": (SHAPES2, TINY2)}

@@ -30,7 +30,7 @@ from sdlab.errors import ModelLoadError, UsageError
 from sdlab.eval.vae import vae_fidelity
 from sdlab.outputs import check_folder, fresh_folder
 from sdlab.training.base.architecture import NOISE_SCHEDULE, build_scheduler, build_text_encoder, build_unet, build_vae
-from sdlab.training.base.config import BaseTrainConfig
+from sdlab.training.base.config import LORA_DEFAULTS, BaseTrainConfig
 from sdlab.training.base.tokenizer import BOS, EOS, learn_merges, write_clip_tokenizer
 from sdlab.training.images import to_tensor
 from sdlab.training.checkpoint import load_optimizer, load_state, optimizer_tensors, read_meta, save_state
@@ -252,8 +252,9 @@ def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None =
         shutil.copy2(run / "tokenizer" / name, staging / "tokenizer" / name)
     # What sdlab uses when a request leaves these to the model (plain diffusers ignores this file).
     defaults = {"size": cfg.image_size, **MODEL_DEFAULTS}
+    lora = {"lora": LORA_DEFAULTS[cfg.world]} if cfg.world in LORA_DEFAULTS else {}
     (staging / "sdlab.json").write_text(json.dumps({"defaults": defaults, "trained_steps": meta["step"],
-                                                    "world": cfg.world}, indent=2))
+                                                    "world": cfg.world, **lora}, indent=2))
     if destination.exists():
         shutil.rmtree(destination)
     staging.replace(destination)
