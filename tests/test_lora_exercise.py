@@ -109,3 +109,22 @@ def test_the_answer_names_the_best_cell_and_over_fitting():
     clip_rows = [{"rank": 4, "steps": 100, "identity": 0.6, "fidelity": 30.0, "identity_off": 0.4, "fidelity_off": 31.0},
                  {"rank": 4, "steps": 200, "identity": 0.9, "fidelity": 25.0, "identity_off": 0.4, "fidelity_off": 31.0}]
     assert _answer(clip_rows, judged=False).startswith("Best cell: rank 4 at 200 steps: identity (CLIP-I) 0.900")
+
+
+def test_on_a_world_two_model_the_subject_is_world_two_s_and_judged(engine, tmp_path):
+    """Mechanics on a seconds-trained world-2 model (its scores mean nothing): world 2's subject data and prompts."""
+    from sdlab.training.base.config import TINY2
+    from sdlab.training.base.trainer import train_base
+    from sdlab.world2 import parse
+
+    model = train_base(tmp_path / "run", TINY2, log=lambda m: None)
+    exercise = lora_exercise(engine, tmp_path / "out", model=str(model), steps=(2,), ranks=(2,), per_prompt=1)
+    captions = sorted((tmp_path / "out" / "data").glob("*.txt"))
+    assert len(captions) == 15
+    for path in captions:  # world 2's grammar with the trigger for the shape, one colour on one background
+        text = path.read_text().strip()
+        assert "sks star" in text and parse(text.replace("sks star", "star")).background == "white"
+    assert Image.open(captions[0].with_suffix(".png")).size == (128, 128)
+    row = exercise.table[0]
+    assert {"identity", "fidelity", "identity_seen", "identity_off"} <= set(row)
+    assert len(list((tmp_path / "out" / "cells" / "rank2-steps2").glob("*.png"))) == 15  # one per unseen test prompt

@@ -21,6 +21,7 @@ class BaseTrainConfig:
     vae_lr: float = 1e-3
     vae_object_weight: float = 0.0  # extra reconstruction weight on pixels unlike the image's background
     vae_initial_logvar: float = 0.0  # starting log-variance of the posterior (below 0: nearly deterministic at first)
+    vae_check_scenes: int = 200  # scenes round-tripped and judged when the VAE stage ends (logged; 0: none)
     # text encoder (CLIP architecture)
     text_width: int = 128
     text_layers: int = 3
@@ -45,6 +46,8 @@ class BaseTrainConfig:
         for name in ("vae_steps", "unet_steps", "vae_batch", "unet_batch", "dataset_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise UsageError(name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}")
+        if self.vae_check_scenes < 0:
+            raise UsageError("vae-check-scenes", f"must be at least 0, got {self.vae_check_scenes}")
         if self.vae_object_weight < 0:
             raise UsageError("vae-object-weight", f"must be at least 0, got {self.vae_object_weight}")
         for name in ("vae_lr", "unet_lr"):
@@ -83,7 +86,7 @@ TINY = BaseTrainConfig(
     vae_channels=(8, 16), vae_steps=4, vae_batch=4,
     text_width=32, text_layers=1, text_heads=2,
     unet_channels=(16, 32), unet_layers_per_block=1, unet_head_dim=2,
-    unet_steps=6, unet_batch=4, dataset_size=32, norm_groups=8, checkpoint_every=3,
+    unet_steps=6, unet_batch=4, dataset_size=32, norm_groups=8, checkpoint_every=3, vae_check_scenes=4,
 )
 
 
@@ -106,7 +109,7 @@ TINY2 = BaseTrainConfig(
     world="shapes2", vae_channels=(8, 16, 16, 16), vae_steps=4, vae_batch=2,
     text_width=32, text_layers=1, text_heads=2,
     unet_channels=(16, 32), unet_layers_per_block=1, unet_head_dim=2, unet_attention_everywhere=True,
-    unet_steps=6, unet_batch=4, dataset_size=16, norm_groups=8, checkpoint_every=3,
+    unet_steps=6, unet_batch=4, dataset_size=16, norm_groups=8, checkpoint_every=3, vae_check_scenes=4,
 )
 
 #: LoRA training settings a world's model carries in its sdlab.json ("lora"), chosen by measurement on the trained

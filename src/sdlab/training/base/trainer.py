@@ -149,9 +149,12 @@ def train_base(output: Path, cfg: BaseTrainConfig, log: Callable[[str], None] = 
             scaling = float(1.0 / vae.encode(sample).latent_dist.mean.std())
         stage, step = "unet", 0
         save(stage, step)
-        kept = vae_fidelity(vae, world, 200, seed=cfg.seed)
-        log(f"vae done; latent scaling factor {scaling:.5f}; the judge reads {kept.rate:.1%} of 200 scenes the same "
-            f"after the round trip (by object count: {', '.join(f'{n}: {r:.0%}' for n, r in kept.as_dict()['by_objects'].items())})")
+        log(f"vae done; latent scaling factor {scaling:.5f}")
+        if cfg.vae_check_scenes:
+            kept = vae_fidelity(vae, world, cfg.vae_check_scenes, seed=cfg.seed)
+            by_count = ", ".join(f"{n}: {r:.0%}" for n, r in kept.as_dict()["by_objects"].items())
+            log(f"the judge reads {kept.rate:.1%} of {cfg.vae_check_scenes} scenes the same after the VAE round trip "
+                f"(by object count: {by_count})")
         if max_steps is not None and steps_done >= max_steps:
             return None
     vae.register_to_config(scaling_factor=scaling)
