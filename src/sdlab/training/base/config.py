@@ -96,7 +96,9 @@ TINY = BaseTrainConfig(
 #: 8.3 M parameters, 33 MB in fp32. Objects cover a few percent of a 128x128 scene: with plain MSE and SD's
 #: posterior start the VAE drew no object correctly after 1,000 steps (the judge read 1 in 98 one-object
 #: scenes back), hence the object weight and the nearly deterministic start (14 of 65 after 1,000 steps of a
-#: 1,000-step schedule; a VAE twice as wide did no better in the same time).
+#: 1,000-step schedule; a VAE twice as wide did no better in the same time). After the 6,000 steps the judge
+#: reads 84 % / 68 % / 56 % of 1- / 2- / 3-object scenes of every shape back (91 / 95 / 89 % of the base shapes'
+#: training scenes, size and position included).
 SHAPES2 = BaseTrainConfig(
     world="shapes2", vae_channels=(16, 32, 64, 64), vae_steps=6000, vae_batch=8,
     vae_object_weight=20.0, vae_initial_logvar=-6.0,
