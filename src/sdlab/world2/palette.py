@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from sdlab.world.palette import BACKGROUND_COLOURS, OBJECT_COLOURS
+from sdlab.world.palette import BACKGROUND_COLOURS, OBJECT_COLOURS, POSITIONS
 
 IMAGE_SIZE = 128
 
@@ -27,12 +27,8 @@ SIZES: MappingProxyType[str, tuple[float, float]] = MappingProxyType({"small": (
 #: Half-extent that separates "small" from "large" when judging.
 SIZE_THRESHOLD = 13.5
 
-#: The nine positions, row-major from the top left, and how a caption says each.
-POSITIONS: tuple[str, ...] = (
-    "top left", "top", "top right",
-    "left", "center", "right",
-    "bottom left", "bottom", "bottom right",
-)
+#: The nine positions (world 1's, row-major from the top left) and how a caption says each ("at the left",
+#: where world 1 wrote "on the left").
 POSITION_PHRASES: MappingProxyType[str, str] = MappingProxyType({
     "top left": "at the top left", "top": "at the top", "top right": "at the top right",
     "left": "at the left", "center": "in the center", "right": "at the right",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from sdlab.world.render import shape_polygon
+from sdlab.world.render import position_of as _ninth_of, shape_polygon
 from sdlab.world2.palette import (
     BACKGROUND_COLOURS, BASE_SHAPES, HELD_OUT_PAIRS, HELD_OUT_PLACES, IMAGE_SIZE, OBJECT_COLOURS, POSITIONS,
     SIZE_THRESHOLD, SIZES,
@@ -51,10 +51,8 @@ class Scene:
 
 
 def position_of(cx: float, cy: float, extent: int = IMAGE_SIZE) -> str:
-    """The ninth of the image ("top left" ... "bottom right") holding the point (cx, cy)."""
-    col = min(2, max(0, int(3 * cx / extent)))
-    row = min(2, max(0, int(3 * cy / extent)))
-    return POSITIONS[3 * row + col]
+    """The ninth of the image ("top left" ... "bottom right") holding the point (cx, cy): world 1's ninths."""
+    return _ninth_of(cx, cy, extent)
 
 
 def sample_scene(rng: random.Random, count: int | None = None, shapes: tuple[str, ...] = BASE_SHAPES,
