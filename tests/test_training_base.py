@@ -104,3 +104,27 @@ def test_eval_adherence_scores_a_world_two_model_per_kind_of_prompt(tmp_path):
     assert [(r["kind"], r["set"]) for r in rows] == [(k, s) for k in ("single", "position", "two", "three")
                                                     for s in ("trained", "held-out")]
     assert all(r["images"] >= 12 and 0 <= r["full"] <= r["count"] + 1e-9 for r in rows)
+
+
+def test_a_run_can_be_exported_mid_way_to_judge_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from sdlab.cli.main import app
+    from sdlab.training.base.config import TINY2
+
+    run = tmp_path / "run"
+    assert train_base(run, TINY2, log=lambda m: None, max_steps=3) is None  # still in the VAE stage
+    early = CliRunner().invoke(app, ["train-base", str(run), "--export", str(tmp_path / "early")])
+    assert early.exit_code == 2 and early.stderr.startswith("error: --export:") and "no UNet step" in early.stderr
+    assert train_base(run, TINY2, log=lambda m: None, max_steps=3) is None  # now 2 steps into the UNet stage
+    before = (run / "checkpoint.safetensors").read_bytes()
+    done = CliRunner().invoke(app, ["train-base", str(run), "--export", str(tmp_path / "at2")])
+    assert done.exit_code == 0, done.output
+    assert (run / "checkpoint.safetensors").read_bytes() == before  # the run is not touched
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "at2")
+    assert pipe("a red circle on a white background", num_inference_steps=1).images[0].size == (128, 128)
+    assert '"trained_steps": 2' in (tmp_path / "at2" / "sdlab.json").read_text()
+    again = CliRunner().invoke(app, ["train-base", str(run), "--export", str(tmp_path / "at2")])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    none = CliRunner().invoke(app, ["train-base", str(tmp_path / "nothing"), "--export", str(tmp_path / "x")])
+    assert none.exit_code == 2 and none.stderr.startswith("error: output:")

@@ -22,6 +22,8 @@ def train_base(
                                              "one to three objects, SD 1.5's architecture in miniature).")] = "shapes",
     tiny: Annotated[bool, typer.Option(help="A seconds-long smoke configuration of the recipe instead of the real one.")] = False,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps now; run again to resume.")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="Only write the run's latest checkpoint (EMA weights) as a "
+                                                        "diffusers folder here, to judge it mid-way; trains nothing.")] = None,
 ) -> None:
     """Train VAE, tokenizer, text encoder and UNet from scratch on CPU; resumable from the run folder.
 
@@ -29,7 +31,8 @@ def train_base(
       sdlab train-base runs/shapes                 # the shipped model's recipe, about an hour on 2 cores\n
       sdlab train-base runs/smoke --tiny           # seconds: checks the whole pipeline\n
       sdlab train-base runs/shapes2 --recipe shapes2  # world 2, SD 1.5's architecture in miniature\n
-      sdlab train-base runs/shapes --max-steps 500 # time-boxed; the same command resumes
+      sdlab train-base runs/shapes --max-steps 500 # time-boxed; the same command resumes\n
+      sdlab train-base runs/shapes2 --export runs/shapes2-at-4000  # the checkpoint so far, to evaluate
     """
     from sdlab.errors import UsageError
     from sdlab.training.base.config import RECIPES
@@ -37,6 +40,11 @@ def train_base(
 
     if not output.strip():
         raise UsageError("output", "needs a run folder, e.g. runs/shapes")
+    if export is not None:
+        from sdlab.training.base.trainer import export_snapshot
+
+        typer.echo(str(export_snapshot(Path(output), export)))
+        return
     overrides = {k: v for k, v in dict(seed=seed, vae_steps=vae_steps, unet_steps=unet_steps, unet_batch=unet_batch,
                                        unet_lr=unet_lr, vae_lr=vae_lr, dataset_size=dataset_size).items() if v is not None}
     if recipe not in RECIPES:

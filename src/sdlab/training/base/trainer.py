@@ -233,6 +233,20 @@ def cache_latents(path: Path, vae, scenes, scaling: float, render: Callable, bat
     return latents
 
 
+def export_snapshot(run: Path, destination: Path) -> Path:
+    """The run's latest checkpoint as a diffusers folder at `destination` (new), to judge a run mid-way."""
+    ckpt = run / CHECKPOINT
+    if not ckpt.is_file():
+        raise UsageError("output", f"{run} holds no checkpoint ({CHECKPOINT}) to export")
+    meta = read_meta(ckpt, "output")
+    if meta.get("stage") == "vae" or (meta.get("stage") == "unet" and meta.get("step", 0) == 0):
+        raise UsageError("export", f"the run is at {meta.get('stage')} step {meta.get('step')}: no UNet step has "
+                         "been trained yet, so there is no model to export")
+    if destination.exists():
+        raise UsageError("export", f"{destination} already exists; give a new folder")
+    return export_model(run, destination)
+
+
 def export_model(run: Path, destination: Path, tokenizer: CLIPTokenizer | None = None) -> Path:
     """Write the EMA weights of the run in `run` as a diffusers folder at `destination` (atomically)."""
     groups, meta = load_state(run / CHECKPOINT)
