@@ -47,27 +47,34 @@ class AdherenceScore:
                 "single_object": self.rate("single_object"), "clipped": self.clipped / max(1, self.images)}
 
 
+def generated(engine: Engine, prompts: list[str], images: int, model: str | None, cfg: float | None,
+              steps: int | None, sampler: str | None, seed: int):
+    """At least `images` images spread evenly over `prompts`, consecutive seeds from `seed`: (index, prompt, item)."""
+    per_prompt = -(-images // len(prompts))
+    for index, prompt in enumerate(prompts):
+        result = engine.generate(build_request(prompt=prompt, model=model, cfg=cfg, steps=steps, sampler=sampler,
+                                               seed=seed + index * per_prompt, batch_size=per_prompt))
+        for item in result.images:
+            yield index, prompt, item
+
+
 def measure(engine: Engine, held_out: bool, images: int, model: str | None = None, cfg: float | None = None,
             steps: int | None = None, sampler: str | None = None, seed: int = 1000) -> AdherenceScore:
     """Generate at least `images` images spread evenly over the combinations, and judge each."""
     chosen = combos(held_out)
-    per_combo = -(-images // len(chosen))
     score = AdherenceScore()
-    for index, combo in enumerate(chosen):
-        prompt = prompt_for(combo)
-        result = engine.generate(build_request(prompt=prompt, model=model, cfg=cfg, steps=steps, sampler=sampler,
-                                               seed=seed + index * per_combo, batch_size=per_combo))
-        for item in result.images:
-            verdict = judge(item.image)
-            colour, shape, background = combo
-            score.images += 1
-            score.full += verdict.matches(colour, shape, background)
-            score.colour += verdict.colour == colour
-            score.shape += verdict.shape == shape
-            score.background += verdict.background == background
-            score.single_object += verdict.objects == 1
-            score.clipped += clipped_fraction(item.image)
-            if not verdict.matches(colour, shape, background):
-                seen = f"{verdict.colour} {verdict.shape} {verdict.background} ({verdict.objects} objects)"
-                score.misses.append((prompt, item.seed, seen))
+    for index, prompt, item in generated(engine, [prompt_for(c) for c in chosen], images, model, cfg, steps, sampler,
+                                         seed):
+        verdict = judge(item.image)
+        colour, shape, background = chosen[index]
+        score.images += 1
+        score.full += verdict.matches(colour, shape, background)
+        score.colour += verdict.colour == colour
+        score.shape += verdict.shape == shape
+        score.background += verdict.background == background
+        score.single_object += verdict.objects == 1
+        score.clipped += clipped_fraction(item.image)
+        if not verdict.matches(colour, shape, background):
+            seen = f"{verdict.colour} {verdict.shape} {verdict.background} ({verdict.objects} objects)"
+            score.misses.append((prompt, item.seed, seen))
     return score

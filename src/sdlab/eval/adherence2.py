@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 
 from sdlab.engine.engine import Engine
-from sdlab.requests import build_request
+from sdlab.eval.adherence import generated
 from sdlab.world2 import Caption, Wanted, judge, parse, write
 from sdlab.world2.palette import (
     BACKGROUND_COLOURS, BASE_SHAPES, HELD_OUT_PAIRS, HELD_OUT_PLACES, OBJECT_COLOURS, POSITIONS,
@@ -80,20 +80,14 @@ def measure2(engine: Engine, kind: str, held_out: bool, images: int, model: str 
              cfg: float | None = None, steps: int | None = None, sampler: str | None = None,
              seed: int = 1000) -> KindScore:
     """Generate at least `images` images of one kind and set, spread over its prompts, and judge each."""
-    chosen = prompts(kind, held_out)
-    per_prompt = -(-images // len(chosen))
     score = KindScore()
-    for index, prompt in enumerate(chosen):
-        wanted = parse(prompt)
-        result = engine.generate(build_request(prompt=prompt, model=model, cfg=cfg, steps=steps, sampler=sampler,
-                                               seed=seed + index * per_prompt, batch_size=per_prompt))
-        for item in result.images:
-            verdict = judge(item.image)
-            score.images += 1
-            score.full += verdict.matches(wanted)
-            score.count_right += len(verdict.objects) == len(wanted.objects)
-            score.background += verdict.background == wanted.background
-            if not verdict.matches(wanted):
-                seen = ", ".join(f"{o.colour} {o.shape} {o.position}" for o in verdict.objects) or "nothing"
-                score.misses.append((prompt, item.seed, f"{seen} on {verdict.background}"))
+    for _, prompt, item in generated(engine, prompts(kind, held_out), images, model, cfg, steps, sampler, seed):
+        wanted, verdict = parse(prompt), judge(item.image)
+        score.images += 1
+        score.full += verdict.matches(wanted)
+        score.count_right += len(verdict.objects) == len(wanted.objects)
+        score.background += verdict.background == wanted.background
+        if not verdict.matches(wanted):
+            seen = ", ".join(f"{o.colour} {o.shape} {o.position}" for o in verdict.objects) or "nothing"
+            score.misses.append((prompt, item.seed, f"{seen} on {verdict.background}"))
     return score
